@@ -1,0 +1,112 @@
+"""The ``geo`` command: a thin shell over the package's public functions.
+
+Exit status: 0 success, 2 bad input (clear message, no traceback), 1 internal error.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from .errors import GeoError, InputError
+
+app = typer.Typer(
+    name="geo",
+    help="Turn urban-management action plans into map layers, zones and maps.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+# Wide when piped, so tables of Chinese text are not cut to 80 columns in logs.
+out = Console(width=None if sys.stdout.isatty() else 200)
+err = Console(stderr=True, soft_wrap=True)
+
+
+def _fail_input(exc: InputError) -> None:
+    for p in exc.problems:
+        err.print(f"[bold red]error:[/] {p}", markup=True, highlight=False)
+    raise typer.Exit(2)
+
+
+@app.command("plans")
+def plans_cmd() -> None:
+    """List the bundled plans: id, 文号, issuer, date and counts."""
+    from .plan import load_plans
+
+    try:
+        plans = load_plans()
+    except InputError as exc:
+        _fail_input(exc)
+    table = Table(title="Bundled plans", show_lines=False)
+    for col in ("id", "文号", "issuer", "date", "phases", "places", "rules", "tasks"):
+        table.add_column(col, justify="right" if col in ("phases", "places", "rules", "tasks") else "left")
+    for p in plans:
+        d = p.document
+        table.add_row(
+            p.id,
+            d.doc_number,
+            d.issuer,
+            str(d.issued or "—"),
+            str(len(p.phases)),
+            str(len(p.places)),
+            str(len(p.rules)),
+            str(len(p.tasks)),
+        )
+    out.print(table)
+
+
+@app.command("check")
+def check_cmd(
+    plan_files: Annotated[
+        list[Path] | None, typer.Argument(help="Plan YAML files (default: all bundled plans).")
+    ] = None,
+) -> None:
+    """Validate plan files; exit 0 when valid, 2 with file:line messages when not."""
+    from .plan import load_plan
+    from .plan import plan_files as bundled
+
+    files = plan_files or bundled()
+    if not files:
+        err.print("error: no plan files found")
+        raise typer.Exit(2)
+    bad = 0
+    for f in files:
+        try:
+            plan = load_plan(f)
+        except InputError as exc:
+            bad += 1
+            for p in exc.problems:
+                err.print(f"error: {p}", markup=False, highlight=False)
+            continue
+        out.print(
+            f"ok  {f}  ({len(plan.phases)} phases, {len(plan.places)} places, "
+            f"{len(plan.rules)} rules, {len(plan.tasks)} tasks)",
+            markup=False,
+            highlight=False,
+        )
+    if bad:
+        err.print(f"{bad} of {len(files)} plan file(s) invalid", markup=False)
+        raise typer.Exit(2)
+
+
+def main() -> None:
+    """Entry point for the console script."""
+    try:
+        app()
+    except InputError as exc:
+        for p in exc.problems:
+            err.print(f"error: {p}", markup=False, highlight=False)
+        sys.exit(2)
+    except GeoError as exc:
+        err.print(f"error: {exc}", markup=False, highlight=False)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()
