@@ -5,6 +5,7 @@ Exit status: 0 success, 2 bad input (clear message, no traceback), 1 internal er
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -95,6 +96,101 @@ def check_cmd(
         raise typer.Exit(2)
 
 
+OsmOpt = Annotated[
+    list[Path] | None,
+    typer.Option("--osm", help="OSM extract (.osm, .osm.bz2, .osm.pbf) or fetched .gpkg; repeatable."),
+]
+GazOpt = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--gazetteer", help="Your own list of places (CSV, XLSX, GeoJSON); wins over OSM; repeatable."
+    ),
+]
+
+
+def _print_problems(problems) -> None:
+    for p in problems:
+        err.print(f"warning: {p}", markup=False, highlight=False)
+
+
+@app.command("resolve")
+def resolve_cmd(
+    names: Annotated[
+        list[str] | None, typer.Argument(help="Place names or phrases, e.g. 泽州路 金屯菜市场周边.")
+    ] = None,
+    plan: Annotated[
+        str | None, typer.Option("--plan", help="Resolve every place of this plan (id or file).")
+    ] = None,
+    region: Annotated[
+        str | None,
+        typer.Option("--region", help="Region the names lie in (default: the plan's, else 晋城市城区)."),
+    ] = None,
+    osm: OsmOpt = None,
+    gazetteer: GazOpt = None,
+    report: Annotated[
+        Path | None, typer.Option("--report", help="Write the unresolved report (CSV) here.")
+    ] = None,
+) -> None:
+    """Resolve names to geometry; print a GeoJSON FeatureCollection to stdout.
+
+    Sources are tried in order: --gazetteer, then --osm, then (only when no --osm is given) the
+    bundled schematic (示意) extract of the region. Unresolved names are listed on stderr; the exit
+    status is 3 when nothing resolved.
+    """
+    from ._io import write_text
+    from .plan import get_plan
+    from .regions import get_region
+    from .resolve import build_sources, resolve_names, resolve_plan
+
+    if not names and not plan:
+        err.print("error: give place names, or --plan PLAN")
+        raise typer.Exit(2)
+    the_plan = get_plan(plan) if plan else None
+    if region or the_plan is not None:
+        reg = get_region(region or the_plan.document.region)
+    elif osm:
+        reg = None  # a region covering the extract(s)
+    else:
+        reg = get_region("晋城市城区")
+    sources, problems = build_sources(reg, osm=osm or (), gazetteers=gazetteer or ())
+    _print_problems(problems)
+    frames = []
+    if the_plan is not None:
+        frames.append(resolve_plan(the_plan, sources))
+    if names:
+        frames.append(resolve_names(names, sources))
+    import pandas as pd
+
+    layer = pd.concat([f[0] for f in frames], ignore_index=True)
+    missing = pd.concat([f[1] for f in frames], ignore_index=True)
+    if sources.schematic:
+        err.print("note: geometry from the bundled schematic (示意) extract, not surveyed data", markup=False)
+    sys.stdout.write(layer.to_json(na="null", ensure_ascii=False, drop_id=True) + "\n")
+    for _, row in missing.iterrows():
+        near = f" (closest: {row['candidates'].replace(';', ', ')})" if row["candidates"] else ""
+        err.print(f"unresolved: {row['name']}: {row['reason']}{near}", markup=False, highlight=False)
+    if report is not None:
+        write_text(report, missing.to_csv(index=False))
+    if len(layer) == 0:
+        raise typer.Exit(3)
+
+
+@app.command("fetch")
+def fetch_cmd(
+    region: Annotated[str, typer.Argument(help="Region name as OSM/Nominatim knows it, e.g. 晋城市城区.")],
+    timeout: Annotated[float | None, typer.Option(help="Network timeout in seconds (GEO_TIMEOUT).")] = None,
+) -> None:
+    """Download streets and the POI kinds the plans use for REGION into the local cache.
+
+    Needs network access; endpoints come from GEO_OVERPASS_URL / GEO_NOMINATIM_URL (a mirror),
+    the cache folder from GEO_CACHE_DIR. Use the result with --osm PATH.
+    """
+    from .resolve.osm import fetch
+
+    path = fetch(region, timeout=timeout)
+    out.print(f"fetched {region} -> {path}", markup=False, highlight=False)
+
+
 def main() -> None:
     """Entry point for the console script."""
     try:
@@ -106,6 +202,18 @@ def main() -> None:
     except GeoError as exc:
         err.print(f"error: {exc}", markup=False, highlight=False)
         sys.exit(2)
+    except KeyboardInterrupt:
+        err.print("interrupted", markup=False)
+        sys.exit(130)
+    except Exception as exc:
+        if os.environ.get("GEO_DEBUG"):
+            raise
+        err.print(
+            f"internal error: {type(exc).__name__}: {exc} (set GEO_DEBUG=1 to see the traceback)",
+            markup=False,
+            highlight=False,
+        )
+        sys.exit(1)
 
 
 if __name__ == "__main__":

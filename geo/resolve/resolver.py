@@ -12,14 +12,19 @@ import difflib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import geopandas as gpd
 import pandas as pd
 from shapely.geometry.base import BaseGeometry
 
+from ..errors import GeoError
 from ..layers import join, make_layer
-from ..regions import Region
 from . import locate
+
+if TYPE_CHECKING:  # regions imports names from this package; avoid the cycle at run time
+    from ..regions import Region
+
 from .names import canonical_street, normalize, parse_phrase, street_parts_pattern
 
 #: Accuracy (m) of geometry taken as it is from a source.
@@ -111,7 +116,7 @@ def _gazetteer_candidates(layer: gpd.GeoDataFrame, epsg: int) -> list[Candidate]
 
 
 def build_sources(
-    region: Region,
+    region: Region | None,
     *,
     osm: Sequence[str | Path] = (),
     gazetteers: Sequence[str | Path] = (),
@@ -121,8 +126,9 @@ def build_sources(
 
     Parameters
     ----------
-    region : Region
+    region : Region or None
         The region the names lie in; fixes the metric CRS and the bundled schematic extract.
+        None: a region covering the given extracts (for data outside the declared regions).
     osm : sequence of paths
         OSM extracts (``.osm``, ``.osm.bz2``, ``.osm.pbf``) or fetched GeoPackages.
     gazetteers : sequence of paths
@@ -137,34 +143,40 @@ def build_sources(
     problems : list of geo.errors.Problem
         Bad gazetteer rows (skipped, reported).
     """
+    from .gazetteer import read_gazetteer
     from .osm import load_sources
 
+    bounds = region.boundary.bounds if region is not None else None
+    gaz = [read_gazetteer(g, region_bounds=bounds) for g in gazetteers]
+    data = load_sources([Path(p) for p in osm]) if osm else None
+    if region is None:
+        from ..regions import region_from_bounds
+
+        frames = [g.layer for g in gaz] + ([data.streets, data.pois] if data is not None else [])
+        frames = [f for f in frames if f is not None and len(f)]
+        if not frames:
+            raise GeoError("no region given and the sources hold no features to take one from")
+        b = pd.concat([f.geometry for f in frames]).total_bounds
+        region = region_from_bounds(tuple(b), "extract")
     epsg = region.epsg
     src = Sources(region=region, epsg=epsg)
-    problems: list = []
+    problems: list = [p for g in gaz for p in g.problems]
     poi_frames = []
-    if gazetteers:
-        from .gazetteer import read_gazetteer
-
-        b = region.boundary.bounds
-        for g in gazetteers:
-            gz = read_gazetteer(g, region_bounds=b)
-            problems.extend(gz.problems)
-            src.tiers.append(_gazetteer_candidates(gz.layer, epsg))
-            src.labels.append("gazetteer")
-            poi_frames.append(gz.layer)
-    if osm:
-        data = load_sources([Path(p) for p in osm])
+    for g in gaz:
+        src.tiers.append(_gazetteer_candidates(g.layer, epsg))
+        src.labels.append("gazetteer")
+        poi_frames.append(g.layer)
+    if data is not None:
         src.tiers.append(_osm_candidates(data, epsg))
         src.labels.append("osm")
         poi_frames.append(_pois_layer(data.pois))
     if schematic or (schematic is None and not osm):
         if region.schematic is None:
-            raise ValueError(f"no schematic extract for {region.name}")
-        data = load_sources([region.schematic])
-        src.tiers.append(_osm_candidates(data, epsg))
+            raise GeoError(f"no bundled schematic extract for {region.name}; give --osm or --gazetteer")
+        sdata = load_sources([region.schematic])
+        src.tiers.append(_osm_candidates(sdata, epsg))
         src.labels.append("schematic")
-        poi_frames.append(_pois_layer(data.pois))
+        poi_frames.append(_pois_layer(sdata.pois))
     frames = [f for f in poi_frames if f is not None and len(f)]
     src.pois = pd.concat(frames, ignore_index=True) if frames else None
     return src, problems
@@ -231,7 +243,7 @@ def _find_street(name: str, tier: list[Candidate]) -> Match | None:
     if not chosen:
         return None
     chosen.sort(key=lambda c: c.name)
-    geom = chosen[0].geometry.union_all() if len(chosen) == 1 else _union([c.geometry for c in chosen])
+    geom = chosen[0].geometry if len(chosen) == 1 else _union([c.geometry for c in chosen])
     names = [c.name for c in chosen]
     if exact and len(chosen) == len(exact):
         how = "exact" if exact[0].name == name else "normalized"
@@ -447,14 +459,8 @@ def _records(items: Iterable[dict], sources: Sources) -> tuple[list[dict], list[
     recs, geoms, missing = [], [], []
     for it in items:
         try:
-            m = resolve_one(
-                it["name"],
-                sources,
-                street=it.get("street"),
-                anchor=it.get("anchor"),
-                relation=it.get("relation"),
-                kind=it.get("kind"),
-            )
+            loc = it.get("locator") or {}
+            m = resolve_one(it["name"], sources, kind=it.get("kind"), **loc)
         except Unresolved as u:
             missing.append(
                 {
@@ -466,12 +472,13 @@ def _records(items: Iterable[dict], sources: Sources) -> tuple[list[dict], list[
                 }
             )
             continue
-        rec = {k: v for k, v in it.items() if k not in ("street", "anchor", "place_id")}
+        rec = {k: v for k, v in it.items() if k not in ("locator", "place_id")}
         rec.update(
             kind=it.get("kind") or m.kind,
             source=m.source,
             source_ref=m.source_ref,
-            accuracy_m=m.accuracy_m,
+            # Schematic positions are not surveyed: no accuracy can honestly be claimed for them.
+            accuracy_m=float("nan") if m.source == "schematic" else m.accuracy_m,
             matched_by=m.matched_by,
             note=m.note,
             radius_m=m.radius_m,
@@ -538,9 +545,8 @@ def resolve_plan(plan, sources: Sources) -> tuple[gpd.GeoDataFrame, pd.DataFrame
                 "phase_id": join(p.phases),
                 "batch": p.batch,
                 "units": "",
-                "street": loc.street if loc else None,
-                "anchor": loc.anchor if loc else None,
                 "relation": loc.relation if loc else None,
+                "locator": loc.model_dump() if loc else None,
                 "tags": join(p.tags),
             }
         )
