@@ -5,6 +5,7 @@ Exit status: 0 success, 2 bad input (clear message, no traceback), 1 internal er
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 from pathlib import Path
@@ -189,6 +190,15 @@ def fetch_cmd(
 
     path = fetch(region, timeout=timeout)
     out.print(f"fetched {region} -> {path}", markup=False, highlight=False)
+
+
+# Commands of later stages live in their own modules and register themselves on ``app``.
+for _module in ("cli_analysis", "cli_map", "cli_build"):
+    try:
+        importlib.import_module(f"geo.{_module}")
+    except ModuleNotFoundError as _exc:  # a stage not installed in this checkout
+        if _exc.name != f"geo.{_module}":
+            raise
 
 
 def main() -> None:

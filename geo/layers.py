@@ -92,7 +92,10 @@ def make_layer(
         if col not in df:
             df[col] = pd.NA
         df[col] = df[col].astype(dtype)
-    rest = [c for c in extra if c in df and c not in STANDARD_COLUMNS]
+    for c in extra:
+        if c not in df:
+            df[c] = pd.NA  # an empty layer still has every column its writers expect
+    rest = [c for c in extra if c not in STANDARD_COLUMNS]
     others = [c for c in df.columns if c not in STANDARD_COLUMNS and c not in rest]
     df = df[list(STANDARD_COLUMNS) + rest + others]
     return gpd.GeoDataFrame(df, geometry=list(geometry), crs=WGS84)

@@ -166,7 +166,7 @@ XUCHANG_POIS = [
     Poi(None, {"railway": "station", "public_transport": "station"}, (0, -2300), (260, 90)),
     Poi(None, {"amenity": "hospital"}, (1200, 1200), (200, 170)),
     Poi(None, {"amenity": "hospital"}, (-200, -1200), (180, 150)),
-    Poi(None, {"leisure": "park"}, (-400, 300), (300, 240)),
+    Poi("中央公园", {"leisure": "park"}, (-400, 300), (300, 240)),  # named via 中央公园管理办公室
     Poi(None, {"place": "square"}, (1200, 0), (140, 120)),
     Poi(None, {"amenity": "toilets"}, (-620, 1000)),
     Poi(None, {"landuse": "construction", "chengguan:kind": "construction_site"}, (2100, -2100), (200, 160)),

@@ -296,14 +296,10 @@ def _split_features(gdf: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, gpd.GeoDat
     def col(name: str) -> pd.Series:
         return df[name] if name in cols else pd.Series(np.nan, index=df.index, dtype=object)
 
-    name = col("name").where(col("name").notna(), col("name:zh"))
+    col("name").where(col("name").notna(), col("name:zh"))
     is_line = df.geometry.geom_type == "LineString"
     street_mask = (
-        (df["element"] == "way")
-        & col("highway").isin(ROAD_HIGHWAYS)
-        & name.fillna("").astype(str).str.strip().ne("")
-        & is_line
-        & col("area").ne("yes")
+        (df["element"] == "way") & col("highway").isin(ROAD_HIGHWAYS) & is_line & col("area").ne("yes")
     )
     poi_mask = pd.Series(False, index=df.index)
     for key in POI_TAGS:
@@ -315,7 +311,7 @@ def _split_features(gdf: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, gpd.GeoDat
         tags = _tag_dicts(sdf)
         streets = gpd.GeoDataFrame(
             {
-                "name": [_name_of(t) for t in tags],
+                "name": [_name_of(t) or "" for t in tags],
                 "highway": [t["highway"] for t in tags],
                 "osm_id": sdf["id"].astype("int64").to_numpy(),
                 "tags": [json.dumps(t, ensure_ascii=False, sort_keys=True) for t in tags],
@@ -582,7 +578,12 @@ def merge_streets(streets: gpd.GeoDataFrame, names: Iterable[str] | None = None)
     if len(df) == 0:
         return _empty(MERGED_COLUMNS)
     rows = []
-    for name, grp in df.groupby("name", sort=True):
+    # Unnamed roads still count (a 主次干道 rule governs them); each stays its own row.
+    df = df.assign(name=df["name"].fillna("").astype(str))
+    unnamed = df["name"].str.strip() == ""
+    keys = df["name"].where(~unnamed, "\x00way/" + df["osm_id"].astype(str))
+    for key, grp in df.groupby(keys, sort=True):
+        name = "" if key.startswith("\x00") else key
         geom = shapely.line_merge(shapely.union_all(np.asarray(grp.geometry)))
         ids = sorted(int(i) for i in grp["osm_id"])
         sources = set(grp["source"])

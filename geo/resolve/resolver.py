@@ -58,6 +58,7 @@ class Sources:
     tiers: list[list[Candidate]] = field(default_factory=list)
     labels: list[str] = field(default_factory=list)
     pois: gpd.GeoDataFrame | None = None  # every POI of every source, WGS84, for kind rules
+    streets: gpd.GeoDataFrame | None = None  # merged streets of every source, WGS84 (spacing rules)
 
     @property
     def schematic(self) -> bool:
@@ -170,6 +171,7 @@ def build_sources(
         src.tiers.append(_osm_candidates(data, epsg))
         src.labels.append("osm")
         poi_frames.append(_pois_layer(data.pois))
+    sdata = None
     if schematic or (schematic is None and not osm):
         if region.schematic is None:
             raise GeoError(f"no bundled schematic extract for {region.name}; give --osm or --gazetteer")
@@ -179,7 +181,44 @@ def build_sources(
         poi_frames.append(_pois_layer(sdata.pois))
     frames = [f for f in poi_frames if f is not None and len(f)]
     src.pois = pd.concat(frames, ignore_index=True) if frames else None
+    street_frames = [_streets_layer(d) for d in (data, sdata) if d is not None]
+    street_frames = [f for f in street_frames if len(f)]
+    src.streets = pd.concat(street_frames, ignore_index=True) if street_frames else None
     return src, problems
+
+
+def _streets_layer(data) -> gpd.GeoDataFrame:
+    """Merged streets as a standard layer with ``highway`` and plan-style ``tags``
+    (``chengguan:tags`` on the ways, e.g. 商业大街)."""
+    import json
+
+    from .osm import merge_streets
+
+    if data.streets is None or not len(data.streets):
+        return make_layer([], geometry=[], extra=["highway", "tags"])
+    merged = merge_streets(data.streets)
+    tags_by_id = {
+        int(i): json.loads(t).get("chengguan:tags", "")
+        for i, t in zip(data.streets["osm_id"], data.streets["tags"], strict=True)
+    }
+    recs = []
+    for _, r in merged.iterrows():
+        ids = [int(x) for x in r["osm_ids"].split(";")]
+        tags = sorted({t for i in ids for t in tags_by_id.get(i, "").split(";") if t})
+        recs.append(
+            {
+                "id": f"way/{ids[0]}",
+                "name": r["name"],
+                "kind": "street",
+                "source": r["source"],
+                "source_ref": ";".join(f"way/{i}" for i in ids),
+                "accuracy_m": float("nan") if r["source"] == "schematic" else ACCURACY["street"],
+                "matched_by": "kind",
+                "highway": r["highway"],
+                "tags": join(tags),
+            }
+        )
+    return make_layer(recs, geometry=list(merged.geometry), extra=["highway", "tags"])
 
 
 def _pois_layer(pois: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame | None:
