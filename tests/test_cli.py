@@ -1,0 +1,53 @@
+"""The ``geo`` command as a user meets it: help everywhere, the plans table, clean errors."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from geo.cli import app
+
+
+def _commands() -> list[str]:
+    import typer.main
+
+    group = typer.main.get_command(app)
+    return sorted(group.commands)
+
+
+def test_top_level_help(geo_cli):
+    res = geo_cli("--help")
+    assert res.returncode == 0
+    for name in ("plans", "check", "resolve", "fetch"):
+        assert name in res.stdout
+
+
+@pytest.mark.parametrize("command", _commands())
+def test_every_subcommand_has_help(geo_cli, command):
+    res = geo_cli(command, "--help")
+    assert res.returncode == 0, res.stderr
+    assert "Usage" in res.stdout
+
+
+def test_plans_table(geo_cli):
+    res = geo_cli("plans")
+    assert res.returncode == 0, res.stderr
+    for doc in ("城政办发〔2023〕5号", "晋市城字〔2024〕17号", "临泉发〔2023〕43号", "晋市城字〔2021〕17号"):
+        assert doc in res.stdout
+    rows = [line for line in res.stdout.splitlines() if re.match(r"^\W*00[0-4]\b", line)]
+    assert len(rows) == 5
+    row001 = next(r for r in rows if "〔2024〕17号" in r)
+    assert "42" in row001  # places of plan 001
+
+
+def test_unknown_plan_is_bad_input(geo_cli):
+    res = geo_cli("resolve", "--plan", "999")
+    assert res.returncode == 2
+    assert "no such plan" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_unknown_region_is_bad_input(geo_cli):
+    res = geo_cli("resolve", "泽州路", "--region", "火星")
+    assert res.returncode == 2
+    assert "unknown region" in res.stderr and "Traceback" not in res.stderr
