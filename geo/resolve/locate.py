@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from shapely import box, line_merge, shortest_line
 from shapely.geometry import LineString, MultiLineString, Point
 from shapely.geometry.base import BaseGeometry
-from shapely.ops import substring
 
 #: Half-length of a 路段 around its anchor (m): a plan's "X路段" is the stretch of street an anchor
 #: fronts, typically one block.
@@ -135,8 +134,3 @@ def gate(anchor: BaseGeometry, side: str) -> Located:
     p = hit if isinstance(hit, Point) else (hit.geoms[-1] if hasattr(hit, "geoms") and len(hit.geoms) else c)
     width = (anchor.bounds[3] - anchor.bounds[1]) if dx else (anchor.bounds[2] - anchor.bounds[0])
     return Located(p, max(width / 2, 10.0), f"{side}: middle of the anchor's {side[0]} side")
-
-
-def substring_around(line: LineString, at: float, half_m: float) -> LineString:
-    """The part of a line from ``at - half_m`` to ``at + half_m`` (distances along it)."""
-    return substring(line, max(at - half_m, 0), min(at + half_m, line.length))

@@ -367,22 +367,12 @@ def resolve_one(
         With the reason and the closest names the sources know.
     """
     # 1. The whole phrase as a named feature (a gazetteer row "文昌街望川楼路段", an OSM street).
+    #    A bare street name also finds its direction-split parts (凤台街 → 凤台东街 + 凤台西街).
+    plain_street = kind == "street" or (
+        kind is None and street is None and anchor is None and parse_phrase(name).street == normalize(name)
+    )
     for tier in sources.tiers:
-        m = (
-            _find_street(name, tier)
-            if (
-                kind == "street"
-                or (
-                    kind is None
-                    and street is None
-                    and anchor is None
-                    and parse_phrase(name).street == normalize(name)
-                )
-            )
-            else None
-        )
-        if m is None:
-            m = _find_whole(name, tier)
+        m = (_find_street(name, tier) if plain_street else None) or _find_whole(name, tier)
         if m is not None:
             return m
     if street is None and anchor is None and relation is None:
