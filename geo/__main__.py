@@ -1,0 +1,5 @@
+"""``python -m geo`` runs the ``geo`` command."""
+
+from .cli import main
+
+main()

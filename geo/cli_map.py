@@ -1,0 +1,74 @@
+"""``geo map``: one plan as a standalone interactive HTML map (registers itself on ``geo.cli.app``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .cli import GazOpt, OsmOpt, _fail_input, _print_problems, app, err, out
+from .errors import InputError
+
+
+@app.command("map")
+def map_cmd(
+    plan: Annotated[str, typer.Argument(help="Plan id (e.g. 001) or a plan YAML file.")],
+    out_file: Annotated[
+        Path, typer.Option("--out", "-o", help="The .html file to write (replaced atomically).")
+    ],
+    phase: Annotated[
+        str | None,
+        typer.Option("--phase", help="Phase the map opens with (id such as p2, or its name); default all."),
+    ] = None,
+    basemap: Annotated[
+        str,
+        typer.Option(
+            "--basemap",
+            help="none (offline, default) | osm | tianditu (needs TIANDITU_TOKEN) | amap (GCJ-02; "
+            "overlays are shifted to match).",
+        ),
+    ] = "none",
+    osm: OsmOpt = None,
+    gazetteer: GazOpt = None,
+) -> None:
+    """Write an interactive map of PLAN: layers per kind and rule zone, phases, popups, legend.
+
+    With --basemap none the page needs no network at all: every script is inside the file.
+    Without --osm the bundled schematic (示意) extract is used and the map says so.
+    """
+    from .build import build_plan
+    from .plan import get_plan
+    from .publish.html import BASEMAPS, phase_key, render_map, tianditu_token
+
+    try:
+        if out_file.suffix.lower() not in (".html", ".htm"):
+            raise InputError.single("--out", f"expected an .html file, got {str(out_file)!r}")
+        bm = basemap.strip().lower()
+        if bm not in BASEMAPS:
+            raise InputError.single(
+                "--basemap", f"unknown basemap {basemap!r}; expected one of: {', '.join(BASEMAPS)}"
+            )
+        if bm == "tianditu":
+            tianditu_token()  # fail before the (slower) build
+        the_plan = get_plan(plan)
+        phases = [{"k": f"{the_plan.id}:{p.id}", "id": p.id, "name": p.name} for p in the_plan.phases]
+        phase_key(phases, phase, multi=False)
+        data = build_plan(the_plan, osm=osm or (), gazetteers=gazetteer or ())
+        _print_problems(data.problems)
+        html = render_map(data, phase=phase, basemap=bm)
+    except InputError as exc:
+        _fail_input(exc)
+    from ._io import write_text
+
+    write_text(out_file, html)
+    n_features = len(data.places) + len(data.kind_places) + len(data.zones) + len(data.spacing)
+    if data.schematic:
+        err.print("note: geometry from the bundled schematic (示意) extract, not surveyed data", markup=False)
+    for _, row in data.unresolved.iterrows():
+        err.print(f"unresolved: {row['name']}: {row['reason']}", markup=False, highlight=False)
+    out.print(
+        f"wrote {out_file} ({n_features} features, {len(data.unresolved)} unresolved, basemap {bm})",
+        markup=False,
+        highlight=False,
+    )

@@ -1,0 +1,1 @@
+"""Publishing: interactive HTML maps, static images and data files."""
