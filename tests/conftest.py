@@ -17,7 +17,7 @@ FIXTURES = SHARED / "fixtures"
 def run_geo(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 300):
     """Run the installed ``geo`` command as a user would; returns the CompletedProcess."""
     exe = Path(sys.executable).with_name("geo")
-    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "geo.cli"]
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "geo"]
     full_env = {**os.environ, **(env or {})}
     return subprocess.run(
         [*cmd, *args], capture_output=True, text=True, cwd=cwd or ROOT, env=full_env, timeout=timeout
