@@ -90,7 +90,9 @@ def make_layer(
             df[col] = [join(v) if isinstance(v, (list, tuple)) else v for v in df[col]]
     for col, dtype in STANDARD_COLUMNS.items():
         if col not in df:
-            df[col] = pd.NA
+            df[col] = float("nan") if dtype == "float64" else pd.NA
+        elif dtype == "float64":
+            df[col] = pd.to_numeric(df[col], errors="coerce")  # NA/None → NaN
         df[col] = df[col].astype(dtype)
     for c in extra:
         if c not in df:

@@ -166,7 +166,8 @@ def build_sources(
     for g in gaz:
         src.tiers.append(_gazetteer_candidates(g.layer, epsg))
         src.labels.append("gazetteer")
-        poi_frames.append(g.layer)
+        # Row ids (g2, g3 …) repeat across files; the file:row reference does not.
+        poi_frames.append(g.layer.assign(id=g.layer["source_ref"]))
     if data is not None:
         src.tiers.append(_osm_candidates(data, epsg))
         src.labels.append("osm")
@@ -234,7 +235,11 @@ def _pois_layer(pois: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame | None:
                 "kind": r["kind"],
                 "source": r["source"],
                 "source_ref": f"{r['osm_type']}/{r['osm_id']}",
-                "accuracy_m": ACCURACY["point"] if r.geometry.geom_type == "Point" else ACCURACY["area"],
+                "accuracy_m": (
+                    float("nan")  # schematic positions are not surveyed
+                    if r["source"] == "schematic"
+                    else ACCURACY["point"] if r.geometry.geom_type == "Point" else ACCURACY["area"]
+                ),
                 "matched_by": "kind",
             }
         )
