@@ -7,6 +7,7 @@
     map.pdf         the same as vector PDF
     layers.gpkg     every layer, one table each
     unresolved.csv  places that could not be placed, with the reason
+    coverage.csv    what each responsible unit answers for (tasks, places, street km, zone km²)
     export/         GeoJSON, Shapefile, KML, CSV and XLSX (see geo.publish.files)
 
 and ``DIR/index.html``, a page listing every plan built into ``DIR`` (kept in ``DIR/plans.json``
@@ -318,7 +319,7 @@ def build_cmd(
     Without --osm the bundled schematic (示意) extract is used and every map says so.
     """
     from ._io import write_text
-    from .publish.files import write_layers, write_unresolved
+    from .publish.files import write_coverage, write_layers, write_unresolved
     from .publish.static import render_static_files
 
     osm_files, gaz_files = list(osm or ()), list(gazetteer or ())
@@ -367,8 +368,9 @@ def build_cmd(
             write_layers(data, folder / "layers.gpkg")
             step(f"导出 {pid}")
             write_layers(data, folder / "export", formats=EXPORT_FORMATS)
-            step(f"未定位清单 {pid}")
+            step(f"未定位清单与责任单位表 {pid}")
             write_unresolved(data, folder / "unresolved.csv")
+            write_coverage(data, folder / "coverage.csv")
             summaries.append(summary)
         step("索引")
         entries = _merge_manifest(out_dir, summaries)

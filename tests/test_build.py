@@ -14,7 +14,7 @@ from PIL import Image
 
 from geo.plan import load_plans
 
-PER_PLAN = ("index.html", "map.png", "map.pdf", "layers.gpkg", "unresolved.csv")
+PER_PLAN = ("index.html", "map.png", "map.pdf", "layers.gpkg", "unresolved.csv", "coverage.csv")
 EXPORTS = ("export/layers.kml", "export/layers.xlsx", "export/geojson/places.geojson", "export/csv/zones.csv")
 
 
@@ -52,6 +52,21 @@ def test_build_writes_every_output(builds):
             .startswith("\ufeffplan,place_id,name,reason,candidates".encode())
         )
     assert "000" in res.stdout and "示意" in res.stdout
+
+
+def test_coverage_names_every_unit(builds):
+    """The coverage table and the map's 责任单位 panel name every unit of every plan."""
+    import csv
+
+    (a, _), _ = builds
+    for plan in load_plans():
+        with open(a / plan.id / "coverage.csv", encoding="utf-8-sig", newline="") as f:
+            rows = list(csv.DictReader(f))
+        assert [r["unit"] for r in rows] == [u.name for u in plan.units]
+        page = (a / plan.id / "index.html").read_text(encoding="utf-8")
+        assert "责任单位覆盖" in page
+        for u in plan.units:
+            assert html.escape(u.name) in page, (plan.id, u.name)
 
 
 def test_index_lists_every_plan_offline_and_escaped(builds):

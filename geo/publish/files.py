@@ -710,6 +710,13 @@ def write_layers(
     return written
 
 
+def write_coverage(data: PlanData, path: str | Path) -> Path:
+    """What each unit answers for (:func:`geo.analysis.coverage`), as CSV (UTF-8 with BOM)."""
+    from ..analysis import coverage
+
+    return write_csv(coverage(data), path)
+
+
 def write_unresolved(data: PlanData, path: str | Path) -> Path:
     """The places that could not be placed, as CSV (UTF-8 with BOM): ``plan, place_id, name,
     reason, candidates`` (``;``-joined closest names). Header only when every place resolved."""

@@ -913,6 +913,31 @@ class _Builder:
 # Panel, banner, legend
 
 
+def _coverage_html(d) -> str:
+    """责任单位 section: what each unit of the plan answers for (geo.analysis.coverage)."""
+    from ..analysis import coverage
+
+    cov = coverage(d)
+    if not len(cov):
+        return ""
+    rows = []
+    for _, c in cov.iterrows():
+        km = f"{c['street_km']:.1f}" if pd.notna(c["street_km"]) and c["street_km"] else "—"
+        area = f"{c['zone_area_km2']:.2f}" if pd.notna(c["zone_area_km2"]) and c["zone_area_km2"] else "—"
+        role = _text(c["role"]).replace(";", "、") or "—"
+        tasks = _text(c["task_ids"]).replace(";", "、")
+        rows.append(
+            f'<tr title="任务：{esc(tasks)}"><th>{esc(c["unit"])}</th><td>{esc(role)}</td>'
+            f"<td>{esc(int(c['n_tasks']))}</td><td>{esc(int(c['n_places']))}</td>"
+            f"<td>{esc(km)}</td><td>{esc(area)}</td></tr>"
+        )
+    return (
+        "<h3>责任单位覆盖</h3>"
+        '<table class="cgt-counts cgt-coverage"><tr><th>单位</th><td>角色</td><td>任务</td>'
+        "<td>地点</td><td>街路km</td><td>范围km²</td></tr>" + "".join(rows) + "</table>"
+    )
+
+
 def _panel_html(b: _Builder, initial: str) -> str:
     parts = [
         '<div id="cgt-panel" class="cgt-panel"><button type="button" class="cgt-panel-toggle" '
@@ -974,6 +999,7 @@ def _panel_html(b: _Builder, initial: str) -> str:
             + "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in counts)
             + "</table>"
         )
+        parts.append(_coverage_html(d))
         srcs = "、".join(SOURCE_LABELS.get(s.split(":", 1)[0], s) for s in d.sources.labels) or "无"
         parts.append(f'<p class="cgt-muted">地点数据来源：{esc(srcs)}</p>')
         # Unresolved places.
@@ -1073,6 +1099,8 @@ body,.leaflet-container{font-family:__FONT__;}
 .cgt-counts{border-collapse:collapse;width:100%;margin-top:6px;}
 .cgt-counts th{text-align:left;font-weight:normal;color:#555;padding:1px 4px 1px 0;}
 .cgt-counts td{text-align:right;padding:1px 0;}
+.cgt-coverage td{white-space:nowrap;padding-left:6px;font-size:12px;}
+.cgt-coverage th{font-size:12px;}
 .cgt-unresolved{list-style:none;margin:0;padding:0;}
 .cgt-unresolved li{border-left:3px solid #e67e22;padding:2px 6px;margin:4px 0;background:#fdf2e9;}
 .cgt-unresolved li span{display:block;font-size:12px;}
