@@ -238,7 +238,9 @@ def _pois_layer(pois: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame | None:
                 "accuracy_m": (
                     float("nan")  # schematic positions are not surveyed
                     if r["source"] == "schematic"
-                    else ACCURACY["point"] if r.geometry.geom_type == "Point" else ACCURACY["area"]
+                    else ACCURACY["point"]
+                    if r.geometry.geom_type == "Point"
+                    else ACCURACY["area"]
                 ),
                 "matched_by": "kind",
             }
