@@ -217,6 +217,7 @@ def index_html(entries: Sequence[dict[str, Any]]) -> str:
             f'<a href="{pid}/layers.gpkg">GeoPackage</a>',
             f'<a href="{pid}/export/">其他格式</a>',
             f'<a href="{pid}/unresolved.csv">未定位清单</a>',
+            f'<a href="{pid}/coverage.csv">责任单位表</a>',
         ]
         note = '<span class="stamp">示意</span>' if s.get("schematic") else ""
         unresolved = f'<b class="warn">{s["unresolved"]}</b>' if s["unresolved"] else "0"
