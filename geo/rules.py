@@ -147,24 +147,38 @@ def network_zone(graph, geom_m: BaseGeometry, distance: float, width_m: float = 
         A walking network projected to the same metric CRS as ``geom_m``.
     """
     import networkx as nx
-    import osmnx as ox
     from shapely.geometry import LineString
     from shapely.ops import substring
 
-    c = geom_m.centroid
-    src = ox.distance.nearest_nodes(graph, c.x, c.y)
     g = graph.to_undirected()
+
+    def edge_line(u, v, data) -> LineString:
+        line = data.get("geometry") or LineString(
+            [(g.nodes[u]["x"], g.nodes[u]["y"]), (g.nodes[v]["x"], g.nodes[v]["y"])]
+        )
+        if not _same_point(line.coords[0], (g.nodes[u]["x"], g.nodes[u]["y"])):
+            line = LineString(list(line.coords)[::-1])  # orient u → v
+        return line
+
+    # Enter the network where the place is closest to a street, not at the nearest crossing:
+    # a virtual source node joins both ends of that street segment at their distance along it.
+    best = min(g.edges(keys=True, data=True), key=lambda e: edge_line(e[0], e[1], e[3]).distance(geom_m))
+    u0, v0, _, d0 = best
+    line0 = edge_line(u0, v0, d0)
+    gap = line0.distance(geom_m)
+    at = line0.project(geom_m.centroid)
+    src = ("__place__",)
+    g.add_edge(src, u0, length=gap + at)
+    g.add_edge(src, v0, length=gap + line0.length - at)
     dist = nx.single_source_dijkstra_path_length(g, src, cutoff=distance, weight="length")
-    pieces = [geom_m]
+    g.remove_node(src)
+    entry = substring(line0, max(at - (distance - gap), 0), min(at + (distance - gap), line0.length))
+    pieces = [geom_m] + ([entry] if gap < distance else [])
     for u, v, data in g.edges(data=True):
         du, dv = dist.get(u), dist.get(v)
         if du is None and dv is None:
             continue
-        line = data.get("geometry") or LineString(
-            [(g.nodes[u]["x"], g.nodes[u]["y"]), (g.nodes[v]["x"], g.nodes[v]["y"])]
-        )
-        if not _same_point(line.coords[0], (g.nodes[u]["x"], g.nodes[u]["y"])):  # orient u → v
-            line = LineString(list(line.coords)[::-1])
+        line = edge_line(u, v, data)
         length = line.length
         if du is not None and dv is not None and du + length <= distance and dv + length <= distance:
             pieces.append(line)
