@@ -5,13 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Sequence
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from .cli import GazOpt, OsmOpt, _fail_input, _print_problems, app, err, out
+from .cli import GazOpt, OsmOpt, _fail_input, _print_problems, app, err, out, progress_bar
 from .errors import InputError
 
 if TYPE_CHECKING:
@@ -148,23 +147,6 @@ def _write_gpkg(path: Path, layers: dict[str, gpd.GeoDataFrame]) -> None:
             )
 
 
-@contextmanager
-def _progress():
-    """A rich progress display on stderr (only on a terminal, so logs and pipes stay clean)."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-        disable=not err.is_terminal,
-    ) as bar:
-        yield bar
-
-
 def _report(problems, strict: bool) -> None:
     if not problems:
         return
@@ -235,7 +217,7 @@ def query_cmd(
     try:
         suffix = _check_suffix(out_file, _QUERY_SUFFIXES)
         day = _parse_date(date)
-        with _progress() as bar:
+        with progress_bar() as bar:
             t_read = bar.add_task("reading points", total=None)
             pts, problems = read_points(points, lon_col=lon_col, lat_col=lat_col, crs=crs, date_col=date_col)
             bar.update(t_read, completed=1, total=1)

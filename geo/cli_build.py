@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from .cli import GazOpt, OsmOpt, _fail_input, _print_problems, app, err, out
+from .cli import GazOpt, OsmOpt, _fail_input, _print_problems, app, err, out, progress_bar
 from .errors import InputError
 
 if TYPE_CHECKING:
@@ -150,28 +150,6 @@ def _warnings_to_stderr() -> Iterator[None]:
                     continue
                 seen.add(msg)
                 err.print(f"warning: {msg}", markup=False, highlight=False)
-
-
-def _progress():
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        SpinnerColumn,
-        TextColumn,
-        TimeElapsedColumn,
-    )
-
-    return Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-        disable=not err.is_terminal,
-    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -341,7 +319,7 @@ def build_cmd(
 
     regions = len({p.document.region for p in the_plans})
     per_plan = 5 if write_map else 4
-    with _progress() as progress, _warnings_to_stderr():
+    with progress_bar() as progress, _warnings_to_stderr():
         task = progress.add_task("开始", total=regions + len(the_plans) * (1 + per_plan) + 1)
 
         def step(what: str) -> None:

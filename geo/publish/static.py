@@ -1066,10 +1066,10 @@ def _place_labels(ax, renderer, jobs, reserved: list[Bbox], lines: Sequence[Base
                 ((-6, 6), "right", "bottom"),
             ):
                 candidates.append(((p.x, p.y), off, 0.0, ha, va, name))
-        fallback = None
-        chosen = None
-        for (x, y), off, rot, ha, va, text in candidates:
-            t = ax.annotate(
+
+        def put(cand, colour=colour, kw=kw):
+            (x, y), off, rot, ha, va, text = cand
+            return ax.annotate(
                 text,
                 (x, y),
                 xytext=off,
@@ -1085,36 +1085,24 @@ def _place_labels(ax, renderer, jobs, reserved: list[Bbox], lines: Sequence[Base
                 linespacing=0.95,
                 **kw,
             )
+
+        fallback = None
+        chosen = None
+        for cand in candidates:
+            t = put(cand)
             bb = t.get_window_extent(renderer)
             t.remove()
             if not fits(bb):
                 continue
             if not crosses(bb, geom):
-                chosen = ((x, y), off, rot, ha, va, text)
+                chosen = cand
                 break
             if fallback is None:
-                fallback = ((x, y), off, rot, ha, va, text)
+                fallback = cand
         pick = chosen or fallback
         if pick is None:
             continue
-        (x, y), off, rot, ha, va, text = pick
-        t = ax.annotate(
-            text,
-            (x, y),
-            xytext=off,
-            textcoords="offset points",
-            ha=ha,
-            va=va,
-            rotation=rot,
-            rotation_mode="anchor",
-            color=colour,
-            zorder=30,
-            path_effects=_halo(2.2),
-            annotation_clip=True,
-            linespacing=0.95,
-            **kw,
-        )
-        placed.append(t.get_window_extent(renderer))
+        placed.append(put(pick).get_window_extent(renderer))
 
 
 def _scale_bar(ax, renderer) -> Bbox:
