@@ -1451,8 +1451,10 @@ var CGT = (function () {
     L.control.scale({imperial: false, metric: true, maxWidth: 160, position: 'bottomleft'}).addTo(map);
     if (opt.attribution) { map.attributionControl.addAttribution(opt.attribution); }
     if (opt.bounds) {
-      map.fitBounds(opt.bounds, {paddingTopLeft: [C.panelWidth() + 20, 50], paddingBottomRight: [20, 20],
-                                 animate: false});
+      // Keep features clear of the legend (bottom right) on screens wide enough to spare it.
+      var legendW = window.innerWidth > 1000 ? 300 : 20;
+      map.fitBounds(opt.bounds, {paddingTopLeft: [C.panelWidth() + 20, 50],
+                                 paddingBottomRight: [legendW, 30], animate: false});
     }
     // Overview map, added once the view is set so that both maps start in step: the basemap's
     // tiles, or with no basemap the region's outline (no tiles exist offline).
