@@ -713,31 +713,38 @@ def _assemble(
     zi: NDArray[np.int64],
     dist: NDArray[np.float64],
 ) -> gpd.GeoDataFrame:
-    """Hits plus one row per point in no zone, in point order, as the result frame."""
+    """Hits plus one row per point in no zone, in point order, as the result frame.
+
+    ``pi`` must be sorted by point (then zone), as :func:`query_points` collects it. Every output
+    column is one ``take`` on a small per-point or per-zone array, and the frame is built once
+    without copying them (copying and consolidating a 7-million-row result costs seconds).
+    """
     n = len(lon)
+    nz = len(z.frame)
     counts = np.bincount(pi, minlength=n)
-    # Output position of every row without sorting: each point gets max(hits, 1) rows.
-    rows_per_point = np.maximum(counts, 1)
-    first = np.cumsum(rows_per_point) - rows_per_point
-    total = int(rows_per_point.sum())
-    point_row = np.repeat(np.arange(n), rows_per_point)
-    zone_row = np.full(total, -1, dtype=np.int64)
-    d_out = np.full(total, np.nan)
-    if len(pi):
-        rank = np.arange(len(pi)) - (np.cumsum(counts) - counts)[pi]
-        pos = first[pi] + rank
+    miss = counts == 0  # a point in no zone gets one row of its own
+    if miss.any():
+        # Row of each pair in the output: its own index plus the points in no zone before it.
+        point_row = np.repeat(np.arange(n, dtype=np.int64), counts + miss)
+        pos = np.arange(len(pi)) + np.cumsum(miss)[pi]
+        zone_row = np.full(len(point_row), nz, dtype=np.intp)  # nz: "no zone", the row past the end
         zone_row[pos] = zi
+        d_out = np.full(len(point_row), np.nan)
         d_out[pos] = dist
+    else:  # every point in some zone: the pairs are the rows
+        point_row = pi.astype(np.int64, copy=False)
+        zone_row = zi.astype(np.intp, copy=False)
+        d_out = np.asarray(dist, dtype=np.float64)
+    in_zone = zone_row < nz
 
     renamed = {c: f"{c}_point" for c in attrs.columns if c in {"point_row", "in_zone", *ZONE_FIELDS}}
-    # Built column by column into one dict and framed once: setting columns one at a time on a
-    # 2-million-row frame copies and consolidates blocks again and again.
+    # Built column by column into one dict and framed once, without copies.
     cols: dict[str, Any] = {}
     for c in attrs.columns:
         cols[renamed.get(c, c)] = attrs[c].array.take(point_row)
     cols["point_row"] = point_row
-    in_zone = zone_row >= 0
     cols["in_zone"] = in_zone
+    taken: dict[bytes, pd.Categorical] = {}
     for field in ZONE_FIELDS:
         if field == "dist_to_place_m":
             cols[field] = d_out
@@ -745,18 +752,24 @@ def _assemble(
         col = z.frame["id" if field == "zone_id" else field]
         if field == "distance_m":
             vals = np.append(pd.to_numeric(col, errors="coerce").to_numpy(dtype=float), np.nan)
-            cols[field] = vals[np.where(in_zone, zone_row, len(vals) - 1)]
+            cols[field] = vals.take(zone_row)
+            continue
+        # Zone attributes repeat: categorical codes are a cheap take, where a million strings
+        # would each be checked and copied. Code -1 (the extra last row) is "no zone".
+        codes, cats = pd.factorize(col.astype(object).where(col.notna(), None), use_na_sentinel=True)
+        cats = pd.Index(cats, dtype="string") if len(cats) else pd.Index([], dtype="string")
+        per_zone = pd.Categorical.from_codes(np.append(codes, -1), categories=cats)  # smallest code dtype
+        key = per_zone.codes.dtype.str.encode() + per_zone.codes.tobytes()
+        if key in taken:  # same codes as an earlier field (ids of one zone each, all-empty fields)
+            cols[field] = pd.Categorical.from_codes(
+                taken[key].codes.copy(), dtype=per_zone.dtype, validate=False
+            )
         else:
-            # Zone attributes repeat: categorical codes are a cheap take, where a million
-            # strings would each be checked and copied; -1 is "no zone".
-            codes, cats = pd.factorize(col.astype(object).where(col.notna(), None), use_na_sentinel=True)
-            cats = pd.Index(cats, dtype="string") if len(cats) else pd.Index([], dtype="string")
-            ext = np.append(codes, -1).astype(np.int32)
-            cols[field] = pd.Categorical.from_codes(ext[np.where(in_zone, zone_row, len(ext) - 1)], cats)
+            cols[field] = taken[key] = per_zone.take(zone_row)
     if geoms is None:
         geoms = shapely.points(lon, lat)
-    frame = pd.DataFrame(cols, copy=False)
-    return gpd.GeoDataFrame(frame, geometry=geoms[point_row], crs="EPSG:4326")
+    cols["geometry"] = gpd.array.GeometryArray(geoms.take(point_row), crs="EPSG:4326")
+    return gpd.GeoDataFrame(cols, geometry="geometry", copy=False)
 
 
 def plan_places(data: PlanData) -> gpd.GeoDataFrame:

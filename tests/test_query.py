@@ -133,6 +133,66 @@ def test_without_places_uses_the_polygons():
     assert hits["dist_to_place_m"].isna().all()
 
 
+def _column_buffers(res: pd.DataFrame) -> dict[str, np.ndarray]:
+    out = {}
+    for c in res.columns:
+        arr = res[c].array
+        if isinstance(arr, pd.Categorical):
+            out[c] = np.asarray(arr.codes)
+        elif hasattr(arr, "_ndarray"):
+            out[c] = arr._ndarray
+        elif hasattr(arr, "_data"):
+            out[c] = arr._data
+        else:
+            out[c] = np.asarray(arr)
+    return out
+
+
+@pytest.mark.parametrize("with_misses", [True, False], ids=["some-points-in-no-zone", "all-in-zones"])
+def test_result_rows_match_a_plain_join(with_misses):
+    """Rows equal a plain pandas join of the hits with the zone table; columns share no memory."""
+    rng = np.random.default_rng(11)
+    zones, places, _, _ = _synthetic_zones(rng, n=40)
+    zones["units"] = [None if i % 7 == 0 else f"u{i % 3};u{i % 5}" for i in range(len(zones))]
+    x = rng.uniform(X0 - 3600, X0 + 3600, 3000)
+    y = rng.uniform(Y0 - 3600, Y0 + 3600, 3000)
+    lon, lat = TO_WGS.transform(x, y)
+    pts = gpd.GeoDataFrame({"case": np.arange(3000) * 10}, geometry=shapely.points(lon, lat), crs=4326)
+    if not with_misses:
+        pts = pts[query_points(pts, zones, places=places, epsg=EPSG).groupby("point_row")["in_zone"].all()]
+        pts = pts.reset_index(drop=True)
+        assert len(pts)
+    res = query_points(pts, zones, places=places, epsg=EPSG, chunk_size=700)
+    assert res["in_zone"].all() != with_misses
+    assert isinstance(res.index, pd.RangeIndex)
+    assert res["point_row"].dtype == np.int64 and res["distance_m"].dtype == np.float64
+    hits = res[res["in_zone"]].reset_index(drop=True)
+    table = pd.DataFrame(zones.drop(columns="geometry")).set_index("id")
+    want = table.loc[hits["zone_id"].astype(str)].reset_index(drop=True)
+    for field in ("place_id", "rule_id", "units", "phase_dates"):
+        assert isinstance(res[field].dtype, pd.CategoricalDtype)
+        got = [None if pd.isna(v) else v for v in hits[field].tolist()]
+        assert got == [None if pd.isna(v) else v for v in want[field].tolist()], field
+    assert np.array_equal(hits["distance_m"].to_numpy(), want["distance_m"].to_numpy())
+    assert (hits["case"].to_numpy() == pts["case"].to_numpy()[hits["point_row"]]).all()
+    assert shapely.equals(
+        np.asarray(hits.geometry.array), np.asarray(pts.geometry.array)[hits["point_row"]]
+    ).all()
+    none = res[~res["in_zone"]]
+    assert len(none) == len(set(range(len(pts))) - set(hits["point_row"]))
+    for field in ZONE_FIELDS:
+        assert none[field].isna().all(), field
+    # zone_id and place_id hold the same codes here: each column still owns its own buffer.
+    bufs = _column_buffers(res)
+    names = list(bufs)
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            assert not np.shares_memory(bufs[a], bufs[b]), (a, b)
+    before = res["place_id"].copy()
+    res.loc[res.index[-1], "zone_id"] = res["zone_id"].iloc[0]
+    pd.testing.assert_series_equal(res["place_id"], before)
+
+
 def test_result_columns_and_name_clashes(plans):
     inside = _inside_points(plans).iloc[:3]
     pts = gpd.GeoDataFrame(
