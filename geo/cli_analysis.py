@@ -421,3 +421,67 @@ def spacing_cmd(
             markup=False,
             highlight=False,
         )
+
+
+# --------------------------------------------------------------------------------------------
+# geo targets
+# --------------------------------------------------------------------------------------------
+
+
+def _read_table(path: Path) -> pd.DataFrame:
+    """A CSV (UTF-8, BOM or GBK, decoded as gazetteers are) or the first sheet of an XLSX."""
+    import io
+
+    import pandas as pd
+
+    from .resolve.gazetteer import _decode
+
+    suffix = _check_suffix(path, _TABLE_SUFFIXES)
+    if not path.is_file():
+        raise InputError.single(str(path), "no such file")
+    if suffix == ".xlsx":
+        return pd.read_excel(path, dtype=str)
+    text, _ = _decode(path.read_bytes(), str(path))
+    return pd.read_csv(io.StringIO(text), dtype=str)
+
+
+@app.command("targets")
+def targets_cmd(
+    plan: Annotated[str, typer.Argument(help="Plan id (e.g. 002) or a plan YAML file.")],
+    figures: Annotated[
+        Path | None,
+        typer.Option(
+            "--figures",
+            help="Measured figures (CSV/XLSX): value, and target (target id) or metric; "
+            "optionally area or street.",
+        ),
+    ] = None,
+    out_file: Annotated[Path, typer.Option("--out", "-o", help="Table: .csv or .xlsx.")] = Path(
+        "targets.csv"
+    ),
+) -> None:
+    """The plan's measurable targets (3 次/天 清扫, 窨井盖完好率 ≥ 98% …) against measured figures.
+
+    Without --figures, lists every target with empty values, as a form to fill in.
+    """
+    import pandas as pd
+
+    from .analysis import target_table
+    from .plan import get_plan
+
+    try:
+        _check_suffix(out_file, _TABLE_SUFFIXES)
+        the_plan = get_plan(plan)
+        fig = _read_table(figures) if figures else pd.DataFrame({"target": [], "value": []})
+        try:
+            table = target_table(the_plan, fig)
+        except ValueError as exc:
+            raise InputError.single(str(figures), str(exc)) from None
+        _write_tables(out_file, {"targets": table})
+    except InputError as exc:
+        _fail_input(exc)
+    met = table["met"].eq(True).sum() if "met" in table else 0
+    measured = table["value"].notna().sum() if "value" in table else 0
+    out.print(
+        f"{len(table)} row(s): {measured} measured, {met} met → {out_file}", markup=False, highlight=False
+    )

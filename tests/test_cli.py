@@ -51,3 +51,23 @@ def test_unknown_region_is_bad_input(geo_cli):
     res = geo_cli("resolve", "泽州路", "--region", "火星")
     assert res.returncode == 2
     assert "unknown region" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_targets_against_figures(geo_cli, tmp_path):
+    """窨井盖完好率 ≥ 98%: one area below, one above; a GBK figures file; an unknown target is bad input."""
+    import csv
+
+    figures = tmp_path / "figures.csv"
+    figures.write_text("target,area,value\nmanhole,东城区,97.5\nmanhole,魏都区,99.1\n", encoding="gbk")
+    out = tmp_path / "targets.csv"
+    res = geo_cli("targets", "002", "--figures", str(figures), "--out", str(out))
+    assert res.returncode == 0, res.stderr
+    with open(out, encoding="utf-8-sig", newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r["target_id"] == "manhole"]
+    verdict = {r["area"]: (r["met"], float(r["margin"])) for r in rows}
+    assert verdict == {"东城区": ("False", -0.5), "魏都区": ("True", pytest.approx(1.1))}
+    bad = tmp_path / "bad.csv"
+    bad.write_text("target,value\nnosuch,1\n", encoding="utf-8")
+    res = geo_cli("targets", "002", "--figures", str(bad), "--out", str(tmp_path / "t2.csv"))
+    assert res.returncode == 2 and "nosuch" in res.stderr and "Traceback" not in res.stderr
+    assert not (tmp_path / "t2.csv").exists()
