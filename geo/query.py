@@ -28,9 +28,7 @@ the zone's Gauss-Krüger CRS, for the hits only.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -893,27 +891,15 @@ def _dedupe(header: Sequence[Any]) -> list[str]:
 def _csv_table(path: Path, source: str) -> tuple[pd.DataFrame, list[int], list[Problem]]:
     """All columns of a CSV as text, with each record's line number (header = line 1)."""
     # The gazetteer's decoder: BOM, strict UTF-8, else GBK/GB18030 as Chinese Excel saves it.
-    from .resolve.gazetteer import _decode
+    from .resolve.gazetteer import _decode, csv_records
 
     text, _ = _decode(path.read_bytes(), source)
-    first = next((ln for ln in text.splitlines() if ln.strip()), "")
-    delimiter = max(",\t;", key=lambda d: (first.count(d), d == ","))
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     header: list[str] | None = None
     width = 0
     rows: list[list[str]] = []
     lines: list[int] = []
     problems: list[Problem] = []
-    while True:
-        start = reader.line_num + 1  # the physical line the next record starts on
-        try:
-            cells = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as e:
-            raise InputError.single(source, f"cannot parse the CSV: {e}", line=start) from None
-        if not "".join(cells).strip():
-            continue  # blank lines and Excel's trailing ",,,," rows
+    for start, cells in csv_records(text, source):
         if header is None:
             header = _dedupe(cells)
             width = len(header)

@@ -39,7 +39,7 @@ import io
 import json
 import math
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -487,30 +487,42 @@ def _blank(v: Any) -> bool:
     return isinstance(v, str) and not v.strip()
 
 
-def _read_csv(path: Path, source: str) -> tuple[list[_Row], str]:
-    text, encoding = _decode(path.read_bytes(), source)
-    if "\x00" in text:
-        raise InputError.single(source, "the file contains NUL characters: it is not a text CSV")
+def csv_records(text: str, source: str) -> Iterator[tuple[int, list[str]]]:
+    """The non-blank records of CSV text, each with the physical line it starts on (1-based).
 
-    # Excel's "Unicode text" is tab-separated and some locales use ';': take the delimiter the
-    # header line uses most, comma by default.
+    Excel's "Unicode text" is tab-separated and some locales use ``;``: the delimiter is the one
+    the first non-blank line uses most, comma by default. Blank lines and Excel's trailing
+    ``,,,,`` rows are skipped; a quoted field spanning lines keeps later line numbers right.
+
+    Raises
+    ------
+    InputError
+        When the text is not parseable CSV, naming the line.
+    """
     first = next((ln for ln in text.splitlines() if ln.strip()), "")
     delimiter = max(",\t;", key=lambda d: (first.count(d), d == ","))
-
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    header: dict[int, str] | None = None
-    width = 0
-    rows: list[_Row] = []
     while True:
         start = reader.line_num + 1  # the physical line the next record starts on
         try:
             cells = next(reader)
         except StopIteration:
-            break
+            return
         except csv.Error as err:
             raise InputError.single(source, f"cannot parse the CSV: {err}", line=start) from None
-        if all(_blank(c) for c in cells):
-            continue  # blank lines and Excel's trailing ",,,," rows
+        if not all(_blank(c) for c in cells):
+            yield start, cells
+
+
+def _read_csv(path: Path, source: str) -> tuple[list[_Row], str]:
+    text, encoding = _decode(path.read_bytes(), source)
+    if "\x00" in text:
+        raise InputError.single(source, "the file contains NUL characters: it is not a text CSV")
+
+    header: dict[int, str] | None = None
+    width = 0
+    rows: list[_Row] = []
+    for start, cells in csv_records(text, source):
         if header is None:
             header = _map_header(cells, source, start)
             width = len(cells)
