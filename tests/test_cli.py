@@ -71,3 +71,10 @@ def test_targets_against_figures(geo_cli, tmp_path):
     res = geo_cli("targets", "002", "--figures", str(bad), "--out", str(tmp_path / "t2.csv"))
     assert res.returncode == 2 and "nosuch" in res.stderr and "Traceback" not in res.stderr
     assert not (tmp_path / "t2.csv").exists()
+
+
+def test_public_functions_importable_from_geo():
+    import geo
+
+    for name in geo.__all__:
+        assert callable(getattr(geo, name)), name
