@@ -53,6 +53,15 @@ def progress_bar():
     )
 
 
+def schematic_note() -> None:
+    """Say on stderr that the geometry is the bundled schematic (示意) extract, not surveyed."""
+    err.print(
+        "note: geometry from the bundled schematic (示意) extract, not surveyed data",
+        markup=False,
+        highlight=False,
+    )
+
+
 def _fail_input(exc: InputError) -> None:
     for p in exc.problems:
         err.print(f"[bold red]error:[/] {p}", markup=True, highlight=False)
@@ -188,7 +197,7 @@ def resolve_cmd(
     layer = pd.concat([f[0] for f in frames], ignore_index=True)
     missing = pd.concat([f[1] for f in frames], ignore_index=True)
     if sources.schematic:
-        err.print("note: geometry from the bundled schematic (示意) extract, not surveyed data", markup=False)
+        schematic_note()
     sys.stdout.write(layer.to_json(na="null", ensure_ascii=False, drop_id=True) + "\n")
     for _, row in missing.iterrows():
         near = f" (closest: {row['candidates'].replace(';', ', ')})" if row["candidates"] else ""

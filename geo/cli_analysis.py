@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from .cli import GazOpt, OsmOpt, _fail_input, _print_problems, app, err, out, progress_bar
+from .cli import GazOpt, OsmOpt, _fail_input, _print_problems, app, err, out, progress_bar, schematic_note
 from .errors import InputError
 
 if TYPE_CHECKING:
@@ -91,7 +91,7 @@ def _build_plans(
             sources[region.id] = src
         datas.append(build_plan(plan, osm=osm, gazetteers=gazetteers, sources=sources[region.id]))
     if any(d.schematic for d in datas):
-        err.print("note: geometry from the bundled schematic (示意) extract, not surveyed data", markup=False)
+        schematic_note()
     return datas
 
 

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from .cli import GazOpt, OsmOpt, _fail_input, _print_problems, app, err, out, progress_bar
+from .cli import GazOpt, OsmOpt, _fail_input, _print_problems, app, err, out, progress_bar, schematic_note
 from .errors import InputError
 
 if TYPE_CHECKING:
@@ -55,18 +55,11 @@ BasemapOpt = Annotated[
 
 def _load_plans(refs: Sequence[str] | None) -> list[Plan]:
     """Plans by id or file (default: every bundled plan), all problems reported together."""
-    from .plan import get_plan, load_plans
+    from .plan import load_plans
 
     if not refs:
         return load_plans()
-    plans, problems = [], []
-    for ref in refs:
-        try:
-            plans.append(get_plan(ref))
-        except InputError as exc:
-            problems.extend(exc.problems)
-    if problems:
-        raise InputError(problems)
+    plans = load_plans(refs)
     seen: dict[str, str] = {}
     for p, ref in zip(plans, refs, strict=True):
         if p.id in seen:
@@ -375,11 +368,7 @@ def build_cmd(
         )
     out.print(table)
     if any(s["schematic"] for s in summaries):
-        err.print(
-            "note: geometry from the bundled schematic (示意) extract, not surveyed data",
-            markup=False,
-            highlight=False,
-        )
+        schematic_note()
     out.print(f"open {out_dir / 'index.html'}", markup=False, highlight=False)
 
 
@@ -424,11 +413,7 @@ def static_cmd(
     with _warnings_to_stderr():
         render_static(data, out_file, layers=layers, basemap=None if bm == "none" else bm, dpi=dpi)
     if data.schematic:
-        err.print(
-            "note: geometry from the bundled schematic (示意) extract, not surveyed data",
-            markup=False,
-            highlight=False,
-        )
+        schematic_note()
     out.print(f"wrote {out_file}", markup=False, highlight=False)
 
 
@@ -478,9 +463,5 @@ def export_cmd(
     if not out_path.suffix:
         written.append(write_unresolved(data, out_path / "unresolved.csv"))
     if data.schematic:
-        err.print(
-            "note: geometry from the bundled schematic (示意) extract, not surveyed data",
-            markup=False,
-            highlight=False,
-        )
+        schematic_note()
     out.print(f"wrote {len(written)} file(s) to {out_path}", markup=False, highlight=False)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from .cli import GazOpt, OsmOpt, _fail_input, _print_problems, app, err, out
+from .cli import GazOpt, OsmOpt, _fail_input, _print_problems, app, err, out, schematic_note
 from .errors import InputError
 
 
@@ -64,7 +64,7 @@ def map_cmd(
     write_text(out_file, html)
     n_features = len(data.places) + len(data.kind_places) + len(data.zones) + len(data.spacing)
     if data.schematic:
-        err.print("note: geometry from the bundled schematic (示意) extract, not surveyed data", markup=False)
+        schematic_note()
     for _, row in data.unresolved.iterrows():
         err.print(f"unresolved: {row['name']}: {row['reason']}", markup=False, highlight=False)
     out.print(

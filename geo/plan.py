@@ -432,18 +432,18 @@ def plan_files(directory: str | Path | None = None) -> list[Path]:
 
 
 def load_plans(paths: Iterable[str | Path] | None = None) -> list[Plan]:
-    """Load several plans (default: all bundled), collecting the problems of all of them.
+    """Load several plans by id or file (default: all bundled), collecting every problem.
 
     Raises
     ------
     InputError
         With the problems of every invalid file.
     """
-    files = list(paths) if paths is not None else plan_files()
+    refs = list(paths) if paths is not None else plan_files()
     plans, problems = [], []
-    for f in files:
+    for ref in refs:
         try:
-            plans.append(load_plan(f))
+            plans.append(get_plan(ref))
         except InputError as exc:
             problems.extend(exc.problems)
     if problems:
