@@ -352,7 +352,7 @@ def test_cli_xlsx_in_gpkg_out(plans, geo_cli, tmp_path):
 def test_cli_write_failure_leaves_no_partial_file(plans, tmp_path, monkeypatch):
     from typer.testing import CliRunner
 
-    import geo.cli_analysis as cli_analysis
+    import geo.cli.analysis as cli_analysis
     from geo.cli import app
 
     src = tmp_path / "ok.csv"

@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 
-from .cli import GazOpt, OsmOpt, _fail_input, _print_problems, app, err, out, schematic_note
-from .errors import InputError
+from ..errors import InputError
+from ._common import GazOpt, OsmOpt, _fail_input, _print_problems, app, err, out, schematic_note
 
 
 @app.command("map")
@@ -37,9 +37,9 @@ def map_cmd(
     With --basemap none the page needs no network at all: every script is inside the file.
     Without --osm the bundled schematic (示意) extract is used and the map says so.
     """
-    from .build import build_plan
-    from .plan import get_plan
-    from .publish.html import BASEMAPS, phase_key, render_map, tianditu_token
+    from ..build import build_plan
+    from ..plan import get_plan
+    from ..publish.html import BASEMAPS, phase_key, render_map, tianditu_token
 
     try:
         if out_file.suffix.lower() not in (".html", ".htm"):
@@ -59,7 +59,7 @@ def map_cmd(
         html = render_map(data, phase=phase, basemap=bm)
     except InputError as exc:
         _fail_input(exc)
-    from ._io import write_text
+    from .._io import write_text
 
     write_text(out_file, html)
     n_features = len(data.places) + len(data.kind_places) + len(data.zones) + len(data.spacing)

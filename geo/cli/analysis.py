@@ -10,15 +10,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from .cli import GazOpt, OsmOpt, _fail_input, _print_problems, app, err, out, progress_bar, schematic_note
-from .errors import InputError
+from ..errors import InputError
+from ._common import GazOpt, OsmOpt, _fail_input, _print_problems, app, err, out, progress_bar, schematic_note
 
 if TYPE_CHECKING:
     import geopandas as gpd
     import pandas as pd
 
-    from .build import PlanData
-    from .plan import Plan
+    from ..build import PlanData
+    from ..plan import Plan
 
 #: Rows an XLSX sheet holds below its header.
 XLSX_MAX_ROWS = 1_048_575
@@ -75,10 +75,10 @@ def _build_plans(
     refs: Sequence[str | Plan], osm: Sequence[Path], gazetteers: Sequence[Path]
 ) -> list[PlanData]:
     """Build plans (ids, files or loaded plans), loading each region's sources once."""
-    from .build import build_plan
-    from .plan import Plan, get_plan
-    from .regions import get_region
-    from .resolve import build_sources
+    from ..build import build_plan
+    from ..plan import Plan, get_plan
+    from ..regions import get_region
+    from ..resolve import build_sources
 
     plans = [r if isinstance(r, Plan) else get_plan(r) for r in refs]
     sources: dict[str, Any] = {}
@@ -114,7 +114,7 @@ def _write_tables(path: Path, sheets: dict[str, pd.DataFrame]) -> None:
     """
     import pandas as pd
 
-    from ._io import atomic_path
+    from .._io import atomic_path
 
     suffix = path.suffix.lower()
     if suffix == ".xlsx":
@@ -137,7 +137,7 @@ def _write_tables(path: Path, sheets: dict[str, pd.DataFrame]) -> None:
 def _write_gpkg(path: Path, layers: dict[str, gpd.GeoDataFrame]) -> None:
     import geopandas as gpd
 
-    from ._io import atomic_path
+    from .._io import atomic_path
 
     with atomic_path(path) as tmp:
         for name, layer in layers.items():
@@ -157,7 +157,7 @@ def _report(problems, strict: bool) -> None:
 
 
 def _default_buffer_plans() -> list[Plan]:
-    from .plan import load_plans
+    from ..plan import load_plans
 
     return [p for p in load_plans() if any(r.type == "buffer" for r in p.rules)]
 
@@ -212,7 +212,7 @@ def query_cmd(
     Bad rows (empty, not numbers, out of range, lat/lon swapped) are reported
     with their row numbers and skipped (--strict: exit 2, nothing written).
     """
-    from .query import query_plan, read_points
+    from ..query import query_plan, read_points
 
     try:
         suffix = _check_suffix(out_file, _QUERY_SUFFIXES)
@@ -284,8 +284,8 @@ def coverage_cmd(
     """
     import pandas as pd
 
-    from .analysis import coverage, gaps, overlaps
-    from .plan import load_plans
+    from ..analysis import coverage, gaps, overlaps
+    from ..plan import load_plans
 
     try:
         _check_suffix(out_file, _TABLE_SUFFIXES)
@@ -310,7 +310,7 @@ def coverage_cmd(
 
 
 def _theme_column(columns: Sequence[str], wanted: str | None) -> str | None:
-    from .resolve.gazetteer import _fold
+    from ..resolve.gazetteer import _fold
 
     if wanted is not None:
         if wanted not in columns:
@@ -362,8 +362,8 @@ def spacing_cmd(
     import geopandas as gpd
     import pandas as pd
 
-    from .analysis import spacing_check
-    from .query import read_points
+    from ..analysis import spacing_check
+    from ..query import read_points
 
     try:
         suffix = _check_suffix(out_file, (".csv", ".xlsx", ".gpkg"))
@@ -434,7 +434,7 @@ def _read_table(path: Path) -> pd.DataFrame:
 
     import pandas as pd
 
-    from .resolve.gazetteer import _decode
+    from ..resolve.gazetteer import _decode
 
     suffix = _check_suffix(path, _TABLE_SUFFIXES)
     if not path.is_file():
@@ -466,8 +466,8 @@ def targets_cmd(
     """
     import pandas as pd
 
-    from .analysis import target_table
-    from .plan import get_plan
+    from ..analysis import target_table
+    from ..plan import get_plan
 
     try:
         _check_suffix(out_file, _TABLE_SUFFIXES)

@@ -29,12 +29,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from .cli import GazOpt, OsmOpt, _fail_input, _print_problems, app, err, out, progress_bar, schematic_note
-from .errors import InputError
+from ..errors import InputError
+from ._common import GazOpt, OsmOpt, _fail_input, _print_problems, app, err, out, progress_bar, schematic_note
 
 if TYPE_CHECKING:
-    from .build import PlanData
-    from .plan import Plan
+    from ..build import PlanData
+    from ..plan import Plan
 
 BASEMAP_CHOICES = ("none", "osm", "tianditu", "amap")
 EXPORT_FORMATS = ("geojson", "shp", "kml", "csv", "xlsx")
@@ -55,7 +55,7 @@ BasemapOpt = Annotated[
 
 def _load_plans(refs: Sequence[str] | None) -> list[Plan]:
     """Plans by id or file (default: every bundled plan), all problems reported together."""
-    from .plan import load_plans
+    from ..plan import load_plans
 
     if not refs:
         return load_plans()
@@ -96,7 +96,7 @@ def _check_basemap(basemap: str) -> str:
         )
     if bm == "tianditu":
         try:
-            from .publish.html import _tianditu_token
+            from ..publish.html import _tianditu_token
         except ImportError:
             pass
         else:
@@ -108,9 +108,9 @@ def _build_all(
     plans: Sequence[Plan], osm: Sequence[Path], gazetteer: Sequence[Path], step: Callable[[str], None]
 ):
     """PlanData for every plan; plans of one region share one Sources (built once)."""
-    from .build import build_plan
-    from .regions import get_region
-    from .resolve import build_sources
+    from ..build import build_plan
+    from ..regions import get_region
+    from ..resolve import build_sources
 
     by_region: dict[str, Any] = {}
     for p in plans:
@@ -290,9 +290,9 @@ def build_cmd(
     built; files are replaced atomically, and the same inputs give byte-identical files.
     Without --osm the bundled schematic (示意) extract is used and every map says so.
     """
-    from ._io import write_text
-    from .publish.files import write_coverage, write_layers, write_unresolved
-    from .publish.static import render_static_files
+    from .._io import write_text
+    from ..publish.files import write_coverage, write_layers, write_unresolved
+    from ..publish.static import render_static_files
 
     osm_files, gaz_files = list(osm or ()), list(gazetteer or ())
     try:
@@ -305,7 +305,7 @@ def build_cmd(
     except InputError as exc:
         _fail_input(exc)
     try:
-        from .publish.html import write_map
+        from ..publish.html import write_map
     except ImportError as exc:  # the interactive-map stage not installed in this checkout
         write_map = None
         err.print(f"warning: interactive maps skipped ({exc})", markup=False, highlight=False)
@@ -394,9 +394,9 @@ def static_cmd(
     Title with 文号, legend, scale bar, north arrow, source and date line, Chinese labels; a 示意
     stamp when positions come from the bundled schematic extract.
     """
-    from .build import build_plan
-    from .plan import get_plan
-    from .publish.static import _norm_layers, render_static
+    from ..build import build_plan
+    from ..plan import get_plan
+    from ..publish.static import _norm_layers, render_static
 
     try:
         if out_file.suffix.lower() not in (".png", ".pdf"):
@@ -435,9 +435,9 @@ def export_cmd(
 
     A folder also gets unresolved.csv. All in WGS84 with the standard columns.
     """
-    from .build import build_plan
-    from .plan import get_plan
-    from .publish.files import FORMATS, write_layers, write_unresolved
+    from ..build import build_plan
+    from ..plan import get_plan
+    from ..publish.files import FORMATS, write_layers, write_unresolved
 
     try:
         fmts = [f.strip().lower() for f in formats.split(",") if f.strip()]

@@ -1,0 +1,50 @@
+"""The ``geo`` command: a thin shell over the package's public functions.
+
+One module per command group; each registers its commands on the shared typer ``app``.
+Exit status: 0 success, 2 bad input (clear message, no traceback), 1 internal error.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+
+from ..errors import GeoError, InputError
+from ._common import app, err
+
+__all__ = ["app", "main"]
+
+#: Command groups in the order ``geo --help`` lists them; each module registers on ``app``.
+COMMAND_MODULES = ("plans", "resolve", "analysis", "maps", "build")
+for _name in COMMAND_MODULES:
+    importlib.import_module(f"{__name__}.{_name}")
+
+
+def main() -> None:
+    """Entry point for the console script."""
+    try:
+        app()
+    except InputError as exc:
+        for p in exc.problems:
+            err.print(f"error: {p}", markup=False, highlight=False)
+        sys.exit(2)
+    except GeoError as exc:
+        err.print(f"error: {exc}", markup=False, highlight=False)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        err.print("interrupted", markup=False)
+        sys.exit(130)
+    except Exception as exc:
+        if os.environ.get("GEO_DEBUG"):
+            raise
+        err.print(
+            f"internal error: {type(exc).__name__}: {exc} (set GEO_DEBUG=1 to see the traceback)",
+            markup=False,
+            highlight=False,
+        )
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
