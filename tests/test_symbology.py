@@ -201,3 +201,15 @@ def test_issue_examples_agree(datas):
     legend = {a.get_gid(): a for a in fig.axes[1].patches if a.get_gid()}
     assert "legend:kind:demo_zone" in legend
     assert to_hex(legend["legend:kind:demo_zone"].get_edgecolor()) == S.KINDS["demo_zone"].colour
+
+
+@pytest.mark.parametrize("pid", PLAN_IDS)
+def test_printed_legend_is_plain_chinese(pid, datas):
+    fig = build_figure(datas[pid])
+    texts = [t.get_text() for t in fig.axes[1].texts]
+    assert texts
+    for text in texts:
+        plain = re.sub(r"unresolved\.csv", "", text)  # the file a note points to
+        assert not re.search(r"[A-Za-z_]{2,}", plain), text
+    rule_ids = {r.id for r in datas[pid].plan.rules}
+    assert not any(rid in t for rid in rule_ids for t in texts)
