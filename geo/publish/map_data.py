@@ -368,7 +368,7 @@ class MapData:
             schematic,
             "示意数据，精度不适用",
             np.where(
-                acc.isna(), "未知", "约 " + acc.map(lambda v: f"{v:g}", na_action="ignore").fillna("") + " 米"
+                acc.isna(), "未知", "约 " + _s(acc.map(lambda v: f"{v:g}", na_action="ignore")) + " 米"
             ),
         )
         matched = _s(frame["matched_by"]) if "matched_by" in frame else source * 0

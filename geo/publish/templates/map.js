@@ -542,9 +542,9 @@ var CGT = (function () {
         layer._cgt = e;
         if (layer.eachLayer) { layer.eachLayer(function (s) { s._cgt = e; }); }
         parent.addLayer(layer);
-        if (!g.i) { continue; }
         C.entries.push(e);
         C.byKey[key] = e;
+        if (!g.i) { continue; }
         var nm = at(Ld.nm, i);
         if (Ld.se && nm >= 0) { C.search.push([txt(nm), txt(Ld.kl), key]); }
         if (Ld.lb && nm >= 0) {
