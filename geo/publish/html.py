@@ -82,7 +82,7 @@ FONT = (
 )
 
 # Panes (SVG mode): boundary below zones below areas below lines below points.
-PANES = {"boundary": 350, "halo": 398, "zones": 405, "areas": 420, "lines": 430, "points": 440, "labels": 620}
+PANES = {"boundary": 350, "halo": 398, "bulk": 402, "zones": 405, "areas": 420, "lines": 430, "points": 440, "labels": 620}
 
 
 def js_json(obj: Any) -> str:
@@ -175,7 +175,7 @@ def _layer_json(lay: Layer, tables, raw: list[str]) -> dict[str, Any]:
         "g": lay.group,
         "c": lay.cls,
         "kp": lay.key_prefix,
-        "id": lay.ids,
+        "id": lay.ids.tolist(),
         "st": _ints(lay.style),
         "f": {k: _ints(v) for k, v in lay.cols.items()},
         "pop": lay.popup,
@@ -395,10 +395,10 @@ def _render(md: MapData, tiles: list[dict[str, Any]], initial: str, schematic: b
     # renderer stacked canvases would swallow each other's clicks, so canvas mode draws the
     # features in one pane, in group order; halo and labels keep their panes.
     for name, z in PANES.items():
-        if canvas and name not in ("halo", "labels"):
+        if canvas and name not in ("halo", "labels", "bulk"):
             continue
         folium.map.CustomPane(
-            f"cgt-{name}", z_index=z, pointer_events=name not in ("boundary", "halo", "labels")
+            f"cgt-{name}", z_index=z, pointer_events=name not in ("boundary", "halo", "labels", "bulk")
         ).add_to(m)
     plugins.Fullscreen(position="topleft", title="全屏显示", title_cancel="退出全屏").add_to(m)
     plugins.MeasureControl(
@@ -441,6 +441,7 @@ def _render(md: MapData, tiles: list[dict[str, Any]], initial: str, schematic: b
         "minimap": minimap if (outline or not offline) else None,
         "attribution": attribution,
         "canvas": canvas,
+        "bulk": CANVAS_POINTS,
         "empty": EMPTY_MESSAGE if empty else "",
         "regions": [region_label(d.region) for d in md.datas],
         "font": FONT,

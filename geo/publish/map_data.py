@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -107,7 +108,7 @@ class Layer:
     group: int
     cls: str  # points | circles | lines | areas
     key_prefix: str
-    ids: list[str]
+    ids: np.ndarray  # text indices
     geoms: np.ndarray  # shapely geometries (display coordinates)
     style: np.ndarray | int
     cols: dict[str, np.ndarray | int]
@@ -377,7 +378,7 @@ class MapData:
         notes = pd.Series(
             _per_distinct(note + "\x1f" + user_note.astype(str), _note_of), index=frame.index, dtype=object
         )
-        ref = _s(frame["source_ref"]).str.replace(";", "; ", regex=False)
+        ref = pd.Series(_per_distinct(_s(frame["source_ref"]), _ref_text), index=frame.index, dtype=object)
         return {
             "source": T.col(_per_distinct(source, source_label)),
             "ref": T.col(ref),
@@ -410,7 +411,7 @@ class MapData:
         ).drop_duplicates()
         if len(zlinks):
             bit = zlinks["rule_id"].map(lambda r: 1 << rule_index.get(r, 62)).astype("int64")
-            agg = bit.groupby(zlinks["place_id"].astype(str)).agg(np.bitwise_or.reduce)
+            agg = bit.groupby(zlinks["place_id"].astype(str)).sum()  # distinct bits: sum == or
             zone_bits = agg.to_dict()
         kinds_order = list(PLACE_KINDS)
         for frame, named in ((d.places, True), (d.kind_places, False)):
@@ -476,6 +477,7 @@ class MapData:
                 cols[c] = np.where((cols[c] < 0) & no_links.to_numpy(), OMIT, cols[c])
             phase_idx = _per_distinct(info_df["phase_ids"], T.phases).astype(np.int64)
             name_idx = T.col(name)
+            id_idx = T.col(ids)
             geoms = self.geometry(frame.geometry.values)
             rank = kind.map(lambda k: kinds_order.index(k) if k in kinds_order else 99)
             gkey = rank.map(lambda r: f"{r:02d}") + ":" + kind
@@ -490,7 +492,7 @@ class MapData:
                         group=g,
                         cls=gc,
                         key_prefix=f"{plan.id}|p|",
-                        ids=ids.iloc[sel].tolist(),
+                        ids=id_idx[sel],
                         geoms=geoms[sel],
                         style=_compact(style_idx[sel]),
                         cols={c: (v if isinstance(v, int) else _compact(v[sel])) for c, v in cols.items()},
@@ -601,8 +603,8 @@ class MapData:
             units = _s(grp["units"]).str.replace(";", "、", regex=False)
             cols: dict[str, Any] = {
                 "title": T.t(title),
-                "sub": T.col("规则范围 · " + obj),
-                "obj": T.col(obj + "（" + pk_label + "）"),
+                "sub": T.col("规则范围 · 适用于" + pk_label),
+                "obj": T.col(obj),
                 "dist": T.t(f"{fmt_m(r.distance_m)} 米，{METRIC_LABELS.get(r.metric, '')}"),
                 "restr": T.t(r.restriction),
                 "doc": T.t(plan.document.doc_number),
@@ -613,28 +615,40 @@ class MapData:
                 **self.provenance(grp),
             }
             centre = grp["place_id"].astype(str).map(pts)
-            circle = r.metric != "network" and bool(centre.notna().all()) and len(grp) > 0
-            geoms = self.geometry(centre.values if circle else grp.geometry.values)
+            is_circle = centre.notna().to_numpy() & (r.metric != "network")
             name_idx = T.col(obj)
-            self.layers.append(
-                Layer(
-                    group=g,
-                    cls="circles" if circle else "areas",
-                    key_prefix=f"{plan.id}|z|",
-                    ids=grp["id"].astype(str).tolist(),
-                    geoms=geoms,
-                    style=T.style(style),
-                    cols={c: (v if isinstance(v, int) else _compact(v)) for c, v in cols.items()},
-                    popup=1,
-                    plan=plan.id,
-                    phases=T.phases(tuple(r.phases)),
-                    name=_compact(name_idx),
-                    kind_label=title,
-                    searchable=False,
-                    label=0,
-                    radius=float(r.distance_m) if circle else None,
+            ids = _s(grp["id"])
+            # Zone ids are plan.rule.place: the page stores the place id once (shared text).
+            zprefix = f"{plan.id}.{r.id}."
+            place_ids = _s(grp["place_id"])
+            if (ids == zprefix + place_ids).all():
+                kp, ids = f"{plan.id}|z|{zprefix}", T.col(place_ids)
+            else:
+                kp, ids = f"{plan.id}|z|", T.col(ids)
+            for circle in (False, True):
+                sel = np.flatnonzero(is_circle == circle)
+                if not len(sel):
+                    continue
+                geoms = self.geometry((centre if circle else grp.geometry).to_numpy()[sel])
+                self.layers.append(
+                    Layer(
+                        group=g,
+                        cls="circles" if circle else "areas",
+                        key_prefix=kp,
+                        ids=ids[sel],
+                        geoms=geoms,
+                        style=T.style(style),
+                        cols={c: (v if isinstance(v, int) else _compact(v[sel])) for c, v in cols.items()},
+                        popup=1,
+                        plan=plan.id,
+                        phases=T.phases(tuple(r.phases)),
+                        name=_compact(name_idx[sel]),
+                        kind_label=title,
+                        searchable=False,
+                        label=0,
+                        radius=float(r.distance_m) if circle else None,
+                    )
                 )
-            )
 
     # -- spacing ---------------------------------------------------------------------------
 
@@ -699,7 +713,7 @@ class MapData:
                     group=g,
                     cls="lines",
                     key_prefix=f"{plan.id}|s|{r.id}|",
-                    ids=grp["id"].astype(str).tolist(),
+                    ids=T.col(_s(grp["id"])),
                     geoms=self.geometry(grp.geometry.values),
                     style=T.style(style),
                     cols={c: (v if isinstance(v, int) else _compact(v)) for c, v in cols.items()},
@@ -732,7 +746,7 @@ class MapData:
                 group=g,
                 cls="areas",
                 key_prefix="region|",
-                ids=list(seen),
+                ids=self.tables.col(list(seen)),
                 geoms=self.geometry([r.boundary for r in seen.values()]),
                 style=self.tables.style(style),
                 cols={},
@@ -807,6 +821,22 @@ class MapData:
 
     def n_features(self) -> int:
         return sum(len(lay) for lay in self.drawn())
+
+
+_OSM_TYPES = {"node": "节点", "way": "路径", "relation": "关系"}
+
+
+def _ref_text(ref: str) -> str:
+    """A source reference in words: ``way/12`` → 路径 12, ``file.csv:7`` → file.csv 第 7 行."""
+    out = []
+    for part in (p.strip() for p in ref.split(";")):
+        m = re.fullmatch(r"(?:osm:)?(node|way|relation)/(-?\d+)", part)
+        if m:
+            out.append(f"{_OSM_TYPES[m.group(1)]} {m.group(2)}")
+            continue
+        m = re.fullmatch(r"(.+):(\d+)", part)
+        out.append(f"{m.group(1)} 第 {m.group(2)} 行" if m else part)
+    return "；".join(x for x in out if x)
 
 
 def _note_of(key: str) -> str:

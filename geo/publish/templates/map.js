@@ -88,7 +88,7 @@ var CGT = (function () {
         var popup = l.getPopup();
         if (popup) { popup.options.autoPanPaddingTopLeft = [C.panelWidth() + 60, 60]; }
         return C.popupNode(e);
-      }, {maxWidth: 440, minWidth: 280, maxHeight: 380, className: 'cgt-popup', autoPanPadding: [30, 30]});
+      }, POPUP_OPTS);
     });
     return layer;
   }
@@ -101,15 +101,28 @@ var CGT = (function () {
     }
     return e.layer;
   };
+  var POPUP_OPTS = {maxWidth: 440, minWidth: 280, maxHeight: 380, className: 'cgt-popup', autoPanPadding: [30, 30]};
+  C.latLng = function (e) {
+    var Ld = D.layers[e.li];
+    if (e.bulk) { return window.L.latLng(Ld.y[e.i], Ld.x[e.i]); }
+    return e.layer.getLatLng ? e.layer.getLatLng() : e.layer.getBounds().getCenter();
+  };
   C.openPopup = function (e, latlng) {
+    if (e.bulk) {
+      var o = window.L.extend({}, POPUP_OPTS, {autoPanPaddingTopLeft: [C.panelWidth() + 60, 60]});
+      window.L.popup(o).setLatLng(latlng || C.latLng(e)).setContent(C.popupNode(e)).openOn(C.map);
+      return;
+    }
     var l = bindPopup(e);
     if (latlng) { l.openPopup(latlng); } else { l.openPopup(); }
   };
+  function shown(e) { return e.bulk ? e.bulk.on[e.i] === 1 : e.parent.hasLayer(e.layer); }
 
   function onFeature(ev) {
     var e = ev.propagatedFrom && ev.propagatedFrom._cgt;
     if (!e) { return; }
     if (ev.type === 'click') {
+      C._featureClick = true;
       C.highlight(e.key);
       C.openPopup(e, ev.latlng);
     } else if (ev.type === 'mouseover') {
@@ -149,6 +162,11 @@ var CGT = (function () {
     var shown = 0;
     C.entries.forEach(function (e) {
       var on = C.inForce(e, sel);
+      if (e.bulk) {
+        e.bulk.on[e.i] = on ? 1 : 0;
+        if (on) { shown++; }
+        return;
+      }
       var has = e.parent.hasLayer(e.layer);
       if (on && !has) { e.parent.addLayer(e.layer); }
       if (!on && has) {
@@ -159,6 +177,7 @@ var CGT = (function () {
       if (on) { shown++; }
     });
     C.updateProxies();
+    C.bulks.forEach(function (b) { b.redraw(); });
     var buttons = document.querySelectorAll('#cgt-panel [data-phase]');
     Array.prototype.forEach.call(buttons, function (b) {
       var active = b.getAttribute('data-phase') === C.phase;
@@ -193,7 +212,7 @@ var CGT = (function () {
   C.counts = function () {
     var visible = 0;
     C.entries.forEach(function (e) {
-      if (e.parent.hasLayer(e.layer) && C.map.hasLayer(e.group)) { visible++; }
+      if (shown(e) && C.map.hasLayer(e.group)) { visible++; }
     });
     return {total: C.entries.length, visible: visible};
   };
@@ -207,9 +226,17 @@ var CGT = (function () {
     C.hlKey = null;
     var e = key && C.byKey[key];
     if (!e) { return; }
-    var l = e.layer, w = l.options.weight || 2;
     var o = {pane: 'cgt-halo', interactive: false, className: 'cgt-halo', color: '#ffd60a',
              opacity: 0.95, fill: false, renderer: C.svg, lineCap: 'round', lineJoin: 'round'};
+    if (e.bulk) {
+      var Ld = D.layers[e.li];
+      C.halo = Ld.r ? L.circle(C.latLng(e), L.extend(o, {radius: Ld.r, weight: 10}))
+                    : L.circleMarker(C.latLng(e), L.extend(o, {radius: 11, weight: 8}));
+      C.halo.addTo(C.map);
+      C.hlKey = key;
+      return;
+    }
+    var l = e.layer, w = l.options.weight || 2;
     if (l instanceof L.Circle) {
       C.halo = L.circle(l.getLatLng(), L.extend(o, {radius: l.getRadius(), weight: w + 10}));
     } else if (l instanceof L.CircleMarker) {
@@ -230,9 +257,11 @@ var CGT = (function () {
     var e = C.byKey[key];
     if (!e) { return false; }
     if (!C.map.hasLayer(e.group)) { C.map.addLayer(e.group); }
-    if (!e.parent.hasLayer(e.layer)) { C.setPhase(''); }
+    if (!shown(e)) { C.setPhase(''); }
     var l = e.layer, pad = C.padding();
-    if (l.getBounds) {
+    if (e.bulk) {
+      C.map.setView(C.latLng(e), Math.max(C.map.getZoom(), 16), {animate: false});
+    } else if (l.getBounds) {
       C.map.fitBounds(l.getBounds(), {maxZoom: 17, paddingTopLeft: pad[0], paddingBottomRight: pad[1],
                                       animate: false});
     } else {
@@ -502,10 +531,146 @@ var CGT = (function () {
     head.querySelector('span').textContent = folded ? '▸' : '▾';
   };
 
+
+  // ---- many points: one canvas per layer ------------------------------------------------------
+
+  // Layers of more than D.options.bulk points (or circles around points) are not made of one
+  // Leaflet object per feature: they are drawn in one pass on their own canvas, from the
+  // coordinate arrays, and found under the mouse through a grid of screen cells.
+  var R_EARTH = 6378137;
+  function mercX(lon) { return (lon + 180) / 360; }
+  function mercY(lat) {
+    var s = Math.sin(lat * Math.PI / 180);
+    return 0.5 - Math.log((1 + s) / (1 - s)) / (4 * Math.PI);
+  }
+  var Bulk = window.L.Layer.extend({
+    initialize: function (Ld, li, pane) {
+      var n = Ld.id.length;
+      this.Ld = Ld;
+      this.li = li;
+      this.n = n;
+      this.options = {pane: pane};
+      this.on = new Uint8Array(n).fill(1);
+      this.mx = new Float64Array(n);
+      this.my = new Float64Array(n);
+      this.rm = new Float64Array(n);  // circle radius as a share of the world's width
+      for (var i = 0; i < n; i++) {
+        this.mx[i] = mercX(Ld.x[i]);
+        this.my[i] = mercY(Ld.y[i]);
+        this.rm[i] = Ld.r ? Ld.r / (2 * Math.PI * R_EARTH * Math.cos(Ld.y[i] * Math.PI / 180)) : 0;
+      }
+    },
+    onAdd: function (map) {
+      this._canvas = window.L.DomUtil.create('canvas', 'cgt-bulk leaflet-zoom-hide');
+      this.getPane().appendChild(this._canvas);
+      map.on('moveend resize', this.redraw, this);
+      this.redraw();
+    },
+    onRemove: function (map) {
+      map.off('moveend resize', this.redraw, this);
+      this._canvas.remove();
+      this._grid = null;
+    },
+    // Container pixel of feature i at the current view.
+    px: function (i) {
+      var map = this._map, scale = 256 * Math.pow(2, map.getZoom()), o = map.getPixelBounds().min;
+      var c = map.layerPointToContainerPoint(map.containerPointToLayerPoint([0, 0]));
+      return [this.mx[i] * scale - o.x + c.x, this.my[i] * scale - o.y + c.y];
+    },
+    radiusPx: function (i) {
+      var Ld = this.Ld;
+      if (!Ld.r) { return D.styles[at(Ld.st, i)].radius || 5; }
+      return this.rm[i] * 256 * Math.pow(2, this._map.getZoom());
+    },
+    redraw: function () {
+      var map = this._map;
+      if (!map || C.holdBulk) { return; }
+      var L = window.L, size = map.getSize(), dpr = window.devicePixelRatio || 1, cv = this._canvas;
+      L.DomUtil.setPosition(cv, map.containerPointToLayerPoint([0, 0]));
+      cv.width = size.x * dpr;
+      cv.height = size.y * dpr;
+      cv.style.width = size.x + 'px';
+      cv.style.height = size.y + 'px';
+      var ctx = cv.getContext('2d');
+      ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+      var scale = 256 * Math.pow(2, map.getZoom()), o = map.getPixelBounds().min;
+      var Ld = this.Ld, circles = !!Ld.r, cell = 24, grid = new Map(), cols = Math.ceil(size.x / cell) + 2;
+      var byStyle = {}, one = typeof Ld.st === 'number', r0 = D.styles[at(Ld.st, 0)].radius || 5;
+      for (var i = 0; i < this.n; i++) {
+        if (!this.on[i]) { continue; }
+        var x = this.mx[i] * scale - o.x, y = this.my[i] * scale - o.y;
+        var r = circles ? this.rm[i] * scale : (one ? r0 : (D.styles[Ld.st[i]].radius || 5));
+        if (x < -r || y < -r || x > size.x + r || y > size.y + r) { continue; }
+        var si = one ? Ld.st : Ld.st[i];
+        (byStyle[si] = byStyle[si] || []).push(x, y, r);
+        var key = (Math.floor(y / cell) + 1) * cols + Math.floor(x / cell) + 1;
+        var list = grid.get(key);
+        if (list) { list.push(i); } else { grid.set(key, [i]); }
+      }
+      this._cols = cols;
+      Object.keys(byStyle).forEach(function (si) {
+        var st = D.styles[si], a = byStyle[si];
+        ctx.beginPath();
+        for (var k = 0; k < a.length; k += 3) {
+          ctx.moveTo(a[k] + a[k + 2], a[k + 1]);
+          ctx.arc(a[k], a[k + 1], Math.max(a[k + 2], 0.5), 0, 2 * Math.PI);
+        }
+        if (st.fill !== false) {
+          ctx.globalAlpha = st.fillOpacity === undefined ? 0.2 : st.fillOpacity;
+          ctx.fillStyle = st.fillColor || st.color;
+          ctx.fill();
+        }
+        if (st.weight) {
+          ctx.globalAlpha = st.opacity === undefined ? 1 : st.opacity;
+          ctx.strokeStyle = st.color;
+          ctx.lineWidth = st.weight;
+          ctx.setLineDash(st.dashArray ? st.dashArray.split(' ').map(Number) : []);
+          ctx.stroke();
+        }
+      });
+      ctx.globalAlpha = 1;
+      this._grid = grid;
+      this._cell = cell;
+    },
+    // The feature under a container point (nearest centre; a circle counts inside its radius).
+    hit: function (p) {
+      if (!this._grid || !this._map) { return -1; }
+      var scale = 256 * Math.pow(2, this._map.getZoom()), o = this._map.getPixelBounds().min;
+      var best = -1, bestD = Infinity, Ld = this.Ld, cell = this._cell;
+      var reach = Ld.r ? 0 : 8, cx = Math.floor(p.x / cell), cy = Math.floor(p.y / cell);
+      var span = Ld.r ? Math.ceil(this.radiusPx(0) / cell) + 1 : 1;
+      for (var gx = cx - span; gx <= cx + span; gx++) {
+        for (var gy = cy - span; gy <= cy + span; gy++) {
+          var list = this._grid.get((gy + 1) * this._cols + gx + 1);
+          if (!list) { continue; }
+          for (var k = 0; k < list.length; k++) {
+            var i = list[k], dx = this.mx[i] * scale - o.x - p.x, dy = this.my[i] * scale - o.y - p.y;
+            var d = Math.sqrt(dx * dx + dy * dy), lim = (Ld.r ? this.radiusPx(i) : 5) + reach;
+            if (d <= lim && d < bestD) { best = i; bestD = d; }
+          }
+        }
+      }
+      return best;
+    }
+  });
+  C.bulks = [];
+
+  // The bulk feature under the mouse, points before circles.
+  function bulkAt(p) {
+    for (var k = C.bulks.length - 1; k >= 0; k--) {
+      var b = C.bulks[k];
+      if (!C.map.hasLayer(b)) { continue; }
+      var i = b.hit(p);
+      if (i >= 0) { return b.entries[i]; }
+    }
+    return null;
+  }
+
   // ---- building the layers ----------------------------------------------------------------
 
   function makeLayers(L, map) {
     var opt = D.options, canvas = opt.canvas;
+    C.bulks = [];
     C.svg = L.svg({pane: 'cgt-halo'});
     C.groups = D.groups.map(function () { return L.featureGroup(); });
     C.parents = [];
@@ -518,6 +683,24 @@ var CGT = (function () {
       var pane = canvas ? 'overlayPane'
         : (!g.i ? 'cgt-boundary' : (g.z === 10 ? 'cgt-zones' : 'cgt-' + (Ld.c === 'circles' ? 'zones' : Ld.c)));
       var geo = Ld.geo;
+      if ((Ld.c === 'points' || Ld.c === 'circles') && n > opt.bulk) {
+        var bulkLayer = new Bulk(Ld, li, pane === 'overlayPane' ? 'cgt-bulk' : pane);
+        bulkLayer.entries = new Array(n);
+        for (var j = 0; j < n; j++) {
+          var bkey = Ld.kp + D.texts[Ld.id[j]];
+          var be = {layer: null, bulk: bulkLayer, parent: parent, group: fg, li: li, i: j, key: bkey};
+          bulkLayer.entries[j] = be;
+          C.entries.push(be);
+          C.byKey[bkey] = be;
+          var bnm = at(Ld.nm, j);
+          if (Ld.se && bnm >= 0) { C.search.push([D.texts[bnm], txt(Ld.kl), bkey]); }
+        }
+        parent.addLayer(bulkLayer);
+        C.bulks.push(bulkLayer);
+        parent.addTo(fg);
+        C.parents.push(parent);
+        return;
+      }
       for (var i = 0; i < n; i++) {
         var style = L.extend({pane: pane}, D.styles[at(Ld.st, i)]);
         if (!g.i) { style.interactive = false; }
@@ -537,7 +720,7 @@ var CGT = (function () {
             layer.getLayers().forEach(function (sub) { sub.options.pane = pane; });
           }
         }
-        var key = Ld.kp + Ld.id[i];
+        var key = Ld.kp + D.texts[Ld.id[i]];
         var e = {layer: layer, parent: parent, group: fg, li: li, i: i, key: key};
         layer._cgt = e;
         if (layer.eachLayer) { layer.eachLayer(function (s) { s._cgt = e; }); }
@@ -593,8 +776,25 @@ var CGT = (function () {
     var container = map.getContainer();
     if (opt.offline) { container.classList.add('cgt-offline'); }
     map.attributionControl.setPrefix(false);
+    var t0 = performance.now();
+    C.holdBulk = true;  // the canvases are drawn once, when the opening view is set
     makeLayers(L, map);
+    C.timing = {layers: performance.now() - t0};
     map.on('zoomend', C.updateProxies);
+    if (C.bulks.length) {
+      var tip = L.tooltip({direction: 'top', offset: [0, -6], opacity: 0.95, className: 'cgt-tip'});
+      map.on('click', function (ev) {
+        if (C._featureClick) { C._featureClick = false; return; }
+        var e = bulkAt(ev.containerPoint);
+        if (e) { C.highlight(e.key); C.openPopup(e, C.latLng(e)); }
+      });
+      map.on('mousemove', function (ev) {
+        var e = bulkAt(ev.containerPoint);
+        container.style.cursor = e ? 'pointer' : '';
+        if (e) { tip.setContent(C.tipNode(e)).setLatLng(C.latLng(e)); map.openTooltip(tip); }
+        else if (map.hasLayer(tip)) { map.closeTooltip(tip); }
+      });
+    }
     // Page furniture lives inside the map container so that it stays in full-screen mode.
     var ptitle = document.querySelector('.cgt-print-title');
     if (ptitle) { container.appendChild(ptitle); }
@@ -650,9 +850,12 @@ var CGT = (function () {
         strings: {hideText: '隐藏鹰眼图', showText: '显示鹰眼图'},
         mapOptions: {attributionControl: false}}).addTo(map);
     }
+    C.timing.furniture = performance.now() - t0;
     C.fit();
+    C.timing.fit = performance.now() - t0;
     map.on('moveend', C.updateLabels);
     map.on('resize', C.updateLabels);
+    C.holdBulk = false;
     C.setPhase(opt.phase || '');
     C.ready = true;
     // Slide the panel only once the page stands (the opening view measures where it is).
