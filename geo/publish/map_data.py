@@ -61,9 +61,17 @@ class Tables:
 
     def col(self, values: Any) -> np.ndarray:
         """Indices of a whole column of texts (factorised: one lookup per distinct value)."""
-        ser = pd.Series(values, dtype=object).fillna("")
+        ser = _s(pd.Series(values, dtype=object)).str.strip()
         codes, uniq = pd.factorize(ser, sort=False)
-        idx = np.array([self.t(u) for u in uniq] + [-1], dtype=np.int64)
+        texts = self.texts
+        idx = np.empty(len(uniq) + 1, dtype=np.int64)
+        idx[-1] = -1
+        for k, u in enumerate(uniq):  # one dict lookup per distinct text
+            i = texts.get(u)
+            if i is None:
+                i = texts[u] = len(texts)
+            idx[k] = i
+        idx[[k for k, u in enumerate(uniq) if not u]] = -1
         return idx[codes] if len(codes) else np.zeros(0, dtype=np.int64)
 
     def clause(self, head: str, restriction: str, body: str) -> int:
