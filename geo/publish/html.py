@@ -82,7 +82,16 @@ FONT = (
 )
 
 # Panes (SVG mode): boundary below zones below areas below lines below points.
-PANES = {"boundary": 350, "halo": 398, "bulk": 402, "zones": 405, "areas": 420, "lines": 430, "points": 440, "labels": 620}
+PANES = {
+    "boundary": 350,
+    "halo": 398,
+    "bulk": 402,
+    "zones": 405,
+    "areas": 420,
+    "lines": 430,
+    "points": 440,
+    "labels": 620,
+}
 
 
 def js_json(obj: Any) -> str:

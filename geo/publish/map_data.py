@@ -341,6 +341,7 @@ class MapData:
             self.phases.extend(phase_dict(d.plan).values())
         self._shift = basemap == "amap"
         self._group_index: dict[str, int] = {}
+        self._swatches: dict[int, str] = {}  # style index → legend swatch
 
     # -- geometry --------------------------------------------------------------------------
 
@@ -376,9 +377,7 @@ class MapData:
         acc_text = np.where(
             schematic,
             "示意数据，精度不适用",
-            np.where(
-                acc.isna(), "未知", "约 " + _s(acc.map(lambda v: f"{v:g}", na_action="ignore")) + " 米"
-            ),
+            np.where(acc.isna(), "未知", "约 " + _s(acc.map(lambda v: f"{v:g}", na_action="ignore")) + " 米"),
         )
         matched = _s(frame["matched_by"]) if "matched_by" in frame else source * 0
         user_note = source.str.contains("gazetteer|user", regex=True)
@@ -451,9 +450,9 @@ class MapData:
                 list(info), columns=["phases", "phase_ids", "lead", "units", "blocks", "muted"]
             )
             combo = kind + "\x1f" + tags.map("|".join) + "\x1f" + _s(batch) + "\x1f" + gcls
-            style_idx = _per_distinct(combo, lambda c: T.style(self._place_style(*c.split("\x1f")))).astype(
-                np.int64
-            )
+            style_idx = _per_distinct(
+                combo, lambda c, named=named: self._place_style(*c.split("\x1f"), named=named)
+            ).astype(np.int64)
             klabel = kind.map(lambda k: PLACE_KINDS.get(k, k))
             sub = _per_distinct(
                 klabel + "\x1f" + tags.map("|".join),
@@ -556,14 +555,16 @@ class MapData:
             muted,
         )
 
-    def _place_style(self, kind: str, tags: str, batch: str, gclass: str) -> dict[str, Any]:
-        """Leaflet style of a class of places, and its legend entry (as a side effect)."""
+    def _place_style(self, kind: str, tags: str, batch: str, gclass: str, *, named: bool) -> int:
+        """Index of the Leaflet style of a class of places; its legend entry as a side effect."""
         tag_list = [t for t in tags.split("|") if t]
         b = _num(batch)
-        style, legend = st.place_style(kind, tag_list, None if b is None else int(b), gclass)
+        style, legend = st.place_style(kind, tag_list, None if b is None else int(b), gclass, named)
+        idx = self.tables.style(style)
         for section, key, swatch, text in legend:
             self.legend.add(section, key, swatch, text)
-        return style
+            self._swatches.setdefault(idx, swatch)
+        return idx
 
     # -- zones -----------------------------------------------------------------------------
 
@@ -575,15 +576,6 @@ class MapData:
         pfx = f"{plan.id} " if self.multi else ""
         buffers = [r for r in plan.rules if r.type == "buffer"]
 
-        def target(r) -> tuple:
-            at = r.applies_to
-            return (tuple(at.kinds), tuple(at.tags), tuple(at.places), at.label)
-
-        outer = {
-            r.id
-            for r in buffers
-            if any(target(o) == target(r) and o.distance_m < r.distance_m for o in buffers)
-        }
         # Where each zone's place is: a zone of a point measured in a straight line is a circle.
         pts = pd.concat([f[["id", "geometry"]] for f in (d.places, d.kind_places) if len(f)])
         pts = (
@@ -594,13 +586,13 @@ class MapData:
             grp = zones[zones["rule_id"] == r.id]
             if not len(grp):
                 continue
-            style, swatch = st.zone_style(plan.id, i, r, r.id in outer)
+            style, swatch, outer = st.zone_style(r, plan.rules)
             title = rule_title(r)
             label = f"{pfx}{title}"
             self.legend.add(
                 "规则范围（缓冲区）", f"{plan.id}:{r.id}", swatch, label + "\n" + _text(r.restriction)
             )
-            if r.id in outer:
+            if outer:
                 self.legend.notes.append(f"虚线圈：同一对象的外圈（{title}），实线为内圈。")
             g = self.group(f"zone:{plan.id}:{i:03d}", label, 10)
             self.groups[g].swatch = swatch
@@ -792,16 +784,8 @@ class MapData:
             g.n = sum(len(lay) for lay in lays)
             if not g.swatch and lays:  # the layer-control swatch shows what the group mostly holds
                 main = max(lays, key=len)
-                style = self.tables.style_list[
-                    main.style if isinstance(main.style, int) else int(np.bincount(main.style).argmax())
-                ]
-                colour = style.get("fillColor") if main.cls == "points" else style.get("color")
-                g.swatch = st.swatch(
-                    {"points": "point", "lines": "line"}.get(main.cls, "area"),
-                    colour or "#555",
-                    weight=4,
-                    fill=0.3,
-                )
+                idx = main.style if isinstance(main.style, int) else int(np.bincount(main.style).argmax())
+                g.swatch = self._swatches.get(idx, "")
 
     def drawn(self) -> list[Layer]:
         return [lay for lay in self.layers if self.groups[lay.group].interactive]
