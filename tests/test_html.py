@@ -517,7 +517,9 @@ var c = map.getContainer().getBoundingClientRect(), furn = {};
   var n = document.querySelector(s[1]);
   if (!n) { return; }
   var r = n.getBoundingClientRect();
-  if (r.width && r.height) { furn[s[0]] = [r.left - c.left, r.top - c.top, r.right - c.left, r.bottom - c.top]; }
+  if (r.width && r.height) {
+    furn[s[0]] = [r.left - c.left, r.top - c.top, r.right - c.left, r.bottom - c.top];
+  }
 });
 return [out, furn];
 """
@@ -686,3 +688,68 @@ def test_spacing_popup_counts_ads(browser, built, tmp_path):
     assert (
         f"{rule.share.min_pct:g}%" in text and f"至少 {math.ceil(need * rule.share.min_pct / 100)} 处" in text
     )
+
+
+# --------------------------------------------------------------------------------------------
+# One symbology: the screen draws each class in the colour the printed map uses
+
+
+def _paper_colours(fig) -> dict[str, set[str]]:
+    """Style key → colours of the printed map's artists for it (legend and labels excluded)."""
+    from matplotlib.colors import to_hex
+
+    out: dict[str, set[str]] = {}
+    ax = fig.axes[0]
+    for a in [*ax.collections, *ax.lines, *ax.patches]:
+        gid = a.get_gid()
+        if not gid or gid in ("label", "leader"):
+            continue
+        if hasattr(a, "get_edgecolor"):
+            colours = [to_hex(c, keep_alpha=False) for c in a.get_edgecolor()]
+            if set(colours) <= {"#ffffff"}:
+                colours = [to_hex(c, keep_alpha=False) for c in a.get_facecolor()]
+        else:
+            colours = [to_hex(a.get_color(), keep_alpha=False)]
+        out.setdefault(gid, set()).update(colours)
+    return out
+
+
+@pytest.mark.parametrize("pid", ["000", "001", "002", "004"])
+def test_same_colour_on_screen_and_on_paper(built, pid):
+    from geo.publish import style as S
+    from geo.publish.static import build_figure
+
+    d = built[pid]
+    cfg = config_of(render_map(d))
+    paper = _paper_colours(build_figure(d))
+    rows = {}
+    for frame, named in ((d.places, True), (d.kind_places, False)):
+        for r in frame.to_dict("records"):
+            tags = split(r.get("tags")) if isinstance(r.get("tags"), str) else []
+            key = S.place_key(r["kind"], tags, r.get("batch")) if named else f"kind:{r['kind']}"
+            rows[r["id"]] = key
+    checked = 0
+    for lay in cfg["layers"]:
+        ids = [cfg["texts"][i] for i in lay["id"]]
+        sts = lay["st"] if isinstance(lay["st"], list) else [lay["st"]] * len(ids)
+        for pid_, si in zip(ids, sts, strict=True):
+            style = cfg["styles"][si]
+            screen = style["fillColor"] if lay["c"] == "points" else style["color"]
+            if lay["kp"].endswith("|p|"):
+                key = rows[pid_]
+            elif "|z|" in lay["kp"]:
+                rule = lay["kp"].split("|z|")[1].split(".")[1] if lay["kp"].count(".") >= 2 else None
+                if rule is None:
+                    continue
+                key = S.zone_styles(d.plan.rules)[rule].key
+            elif "|s|" in lay["kp"]:
+                key = "spacing"
+            else:
+                key = "region"
+            assert screen == S.style_for(key).colour or key.startswith("zone"), (pid_, key, screen)
+            if key.startswith("zone"):
+                assert screen == next(s.colour for s in S.zone_styles(d.plan.rules).values() if s.key == key)
+            if key in paper:
+                assert paper[key] == {screen}, (key, paper[key], screen)
+                checked += 1
+    assert checked >= 3
