@@ -38,10 +38,9 @@ def place_style(
     st = S.style_for_place(kind, tags, batch) if named else S.style_for_kind(kind)
     geometry = _GEOMETRY[gclass]
     section = _SECTIONS.get(st.key.split(":", 1)[0], "地点类型")
-    text = st.label
-    if st.key.startswith("batch:"):
-        text = f"{st.label}：路段为粗线，周边为虚线面"
-    return S.to_leaflet(st, geometry), [(section, f"{st.key}:{geometry}", swatch(st, geometry), text)]
+    # One legend entry per class, drawn as the class mostly is (a 示范区 is an area).
+    entry = (section, st.key, swatch(st, st.geometry), st.label)
+    return S.to_leaflet(st, geometry), [entry]
 
 
 def zone_style(rule, rules) -> tuple[dict[str, Any], str, bool]:
