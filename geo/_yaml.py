@@ -97,7 +97,9 @@ def _compose(loader: _StrictLoader) -> yaml.Node | None:
         nonlocal root, total
         total += size
         if total > MAX_NODES:
-            raise _Refused(f"the document expands to more than {MAX_NODES} values; aliases nest too deep", mark)
+            raise _Refused(
+                f"the document expands to more than {MAX_NODES} values; aliases nest too deep", mark
+            )
         if not stack:
             root = node
             return
