@@ -145,7 +145,9 @@ def staged() -> Iterator[None]:
                     d.rmdir()
 
 
-def _mkdirs(folder: Path) -> None:
+def make_dirs(folder: str | Path) -> None:
+    """``mkdir -p``; inside :func:`staged`, folders it creates are removed again on failure."""
+    folder = Path(folder)
     missing = []
     p = folder
     while not p.exists() and p != p.parent:
@@ -241,7 +243,7 @@ def atomic_path(path: str | Path, suffix: str | None = None) -> Iterator[Path]:
     """
     target = Path(path)
     check_out_file(target)
-    _mkdirs(target.parent)
+    make_dirs(target.parent)
     clean_stale(target.parent, f".{target.name}.")
     try:
         fd, tmp = tempfile.mkstemp(

@@ -73,6 +73,7 @@ from shapely.geometry.polygon import orient
 from .._io import (
     atomic_path,
     clean_stale,
+    make_dirs,
     neutralise_cell,
     neutralise_formulas,
     place,
@@ -332,7 +333,7 @@ def write_shapefiles(frames: dict[str, gpd.GeoDataFrame], folder: str | Path) ->
     import pyogrio
 
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    make_dirs(folder)
     clean_stale(folder, ".shp.")
     written: list[Path] = []
     mapping_rows: list[tuple[str, str, str]] = []

@@ -512,6 +512,8 @@ def _drop_bad_nodes(elements: list[dict[str, Any]], display: str) -> list[dict[s
         for e in keep:
             if e.get("type") == "way" and "nodes" in e:
                 e["nodes"] = [n for n in e["nodes"] if n not in gone]
+        # a way left with fewer than two nodes has no shape
+        keep = [e for e in keep if not (e.get("type") == "way" and len(e.get("nodes", ())) < 2)]
         shown = ", ".join(str(i) for i in bad[:10]) + (f" and {len(bad) - 10} more" if len(bad) > 10 else "")
         warnings.warn(
             f"{display}: {len(bad)} node(s) with a latitude/longitude that is not a number in range "
