@@ -18,6 +18,7 @@ import contextvars
 import errno
 import os
 import re
+import shutil
 import tempfile
 import time
 from collections.abc import Iterator
@@ -187,14 +188,17 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def clean_stale(folder: str | Path, prefix: str) -> None:
-    """Remove temporary files and folders ``<prefix>~<pid>.*`` left in ``folder`` by a process
-    that is gone (killed mid-write), and older unmarked ``<prefix>*`` leftovers.
+def clean_stale(folder: str | Path, prefix: str, suffix: str = "") -> None:
+    """Remove temporary files and folders ``<prefix>~<pid>.XXXXXXXX<suffix>`` left in ``folder``
+    by a process that is gone (killed mid-write), and unmarked ``<prefix>XXXXXXXX<suffix>`` ones
+    (older versions) once they are ten minutes old. Only names of exactly that shape are touched.
     """
     folder = Path(folder)
     if not folder.is_dir():
         return
-    marked = re.compile(re.escape(prefix) + r"~(\d+)\.")
+    rand = r"[a-z0-9_]{8}" + re.escape(suffix) + "$"
+    marked = re.compile(re.escape(prefix) + r"~(\d+)\." + rand)
+    legacy = re.compile(re.escape(prefix) + rand)
     now = time.time()
     try:
         entries = [e for e in os.scandir(folder) if e.name.startswith(prefix)]
@@ -205,13 +209,13 @@ def clean_stale(folder: str | Path, prefix: str) -> None:
         try:
             if m:
                 stale = not _alive(int(m.group(1)))
-            else:
+            elif legacy.match(e.name):
                 stale = now - e.stat(follow_symlinks=False).st_mtime > _STALE_SECONDS
+            else:
+                continue
             if not stale:
                 continue
             if e.is_dir(follow_symlinks=False):
-                import shutil
-
                 shutil.rmtree(e.path, ignore_errors=True)
             else:
                 os.unlink(e.path)
@@ -244,11 +248,10 @@ def atomic_path(path: str | Path, suffix: str | None = None) -> Iterator[Path]:
     target = Path(path)
     check_out_file(target)
     make_dirs(target.parent)
-    clean_stale(target.parent, f".{target.name}.")
+    suffix = suffix or target.suffix
+    clean_stale(target.parent, f".{target.name}.", suffix)
     try:
-        fd, tmp = tempfile.mkstemp(
-            dir=target.parent, prefix=temp_prefix(target.name), suffix=suffix or target.suffix
-        )
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=temp_prefix(target.name), suffix=suffix)
     except OSError as exc:
         raise _os_problem(target, exc) from None
     os.close(fd)

@@ -272,16 +272,18 @@ def test_staged_writes_all_or_nothing(tmp_path):
 
 
 def test_temp_files_of_a_killed_run_are_cleaned(tmp_path):
-    dead = tmp_path / ".map.png.~999999999.k3j2.png"  # pid that cannot exist
-    legacy = tmp_path / ".map.png.ab12cd34.png"  # older unmarked leftover
-    live = tmp_path / f".map.png.~{os.getppid()}.zz.png"  # a running process's file
-    for p in (dead, legacy, live):
+    dead = tmp_path / ".map.png.~999999999.k3j2ab_1.png"  # a pid that cannot exist
+    legacy = tmp_path / ".map.png.ab12cd34.png"  # older unmarked leftover (mkstemp's 8 characters)
+    live = tmp_path / f".map.png.~{os.getppid()}.zz000000.png"  # a running process's file
+    mine = tmp_path / ".map.png.bak"  # the user's own file, whatever its age
+    for p in (dead, legacy, live, mine):
         p.write_bytes(b"\x89PNG half")
     old = time.time() - 3600
     os.utime(legacy, (old, old))
+    os.utime(mine, (old, old))
     _io.write_bytes(tmp_path / "map.png", b"png")
     assert not dead.exists() and not legacy.exists()
-    assert live.exists()
+    assert live.exists() and mine.exists()
     assert (tmp_path / "map.png").read_bytes() == b"png"
 
 
@@ -647,3 +649,10 @@ def test_html_map_runs_no_hostile_text(hostile, tmp_path, request):
     assert driver.execute_script("return Object.keys(CGT.byKey).length") > 0
     assert driver.execute_script("return document.querySelectorAll('img[src=\"x\"]').length") == 0
     th.check_clean(driver)  # no script error, no alert, nothing fetched
+
+
+def test_unresolved_report_holds_no_formula(tmp_path):
+    report = tmp_path / "r.csv"
+    res = geo("resolve", "泽州路", FORMULA, "--report", report)
+    assert res.returncode == 0, res.stderr
+    assert "'" + FORMULA in _check_csv(report)

@@ -36,7 +36,7 @@ def resolve_cmd(
     bundled schematic (示意) extract of the region. Unresolved names are listed on stderr; the exit
     status is 3 when nothing resolved.
     """
-    from .._io import check_out_file, write_text
+    from .._io import check_out_file
     from ..plan import get_plan
     from ..regions import get_region
     from ..resolve import build_sources, resolve_names, resolve_plan
@@ -74,7 +74,9 @@ def resolve_cmd(
         near = f" (closest: {row['candidates'].replace(';', ', ')})" if row["candidates"] else ""
         err.print(f"unresolved: {row['name']}: {row['reason']}{near}", markup=False, highlight=False)
     if report is not None:
-        write_text(report, missing.to_csv(index=False))
+        from ..publish.files import write_csv
+
+        write_csv(missing, report)  # formulas neutralised, UTF-8 with BOM as every CSV here
     if len(layer) == 0:
         raise typer.Exit(3)
 

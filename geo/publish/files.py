@@ -335,6 +335,7 @@ def write_shapefiles(frames: dict[str, gpd.GeoDataFrame], folder: str | Path) ->
     folder = Path(folder)
     make_dirs(folder)
     clean_stale(folder, ".shp.")
+    clean_stale(folder, ".shp-")  # left by older versions
     written: list[Path] = []
     mapping_rows: list[tuple[str, str, str]] = []
     cut: list[str] = []
