@@ -564,7 +564,9 @@ def _plain(v: Any) -> str:
     if _is_missing(v):
         return ""
     if isinstance(v, float):
-        return f"{v:g}" if v != int(v) or abs(v) >= 1e15 else str(int(v))
+        if math.isfinite(v) and v == int(v) and abs(v) < 1e15:
+            return str(int(v))
+        return repr(v)  # the shortest text that reads back as the same number (112.847738)
     return str(v)
 
 
