@@ -835,7 +835,9 @@ def target_table(plan: Plan, figures: pd.DataFrame) -> pd.DataFrame:
         try:
             value = float(row["value"])
         except (TypeError, ValueError):
-            problems.append(f"row {i + 1}: value {row['value']!r} is not a number")
+            value = math.nan
+        if not math.isfinite(value):
+            problems.append(f"row {i + 1}: value {row['value']!r} is not a finite number")
             continue
         t, tg = hits[0]
         area = str(row[area_col]) if area_col and pd.notna(row[area_col]) else ""

@@ -390,9 +390,10 @@ def _km_outside(
     dx = np.maximum(np.maximum(minx - lon, lon - maxx), 0.0)
     dy = np.maximum(np.maximum(miny - lat, lat - maxy), 0.0)
     ref_lat = np.clip(lat, miny, maxy)
-    kx = dx * _KM_PER_DEG_LON_EQUATOR * np.cos(np.radians(ref_lat))
-    ky = dy * _KM_PER_DEG_LAT
-    return np.hypot(kx, ky)
+    with np.errstate(over="ignore", invalid="ignore"):  # 1e308 degrees: inf km is the right answer
+        kx = dx * _KM_PER_DEG_LON_EQUATOR * np.cos(np.radians(ref_lat))
+        ky = dy * _KM_PER_DEG_LAT
+        return np.hypot(kx, ky)
 
 
 def _fmt(v: float) -> str:

@@ -65,6 +65,9 @@ RELATIONS = (
 
 Id = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.\-]+$", min_length=1, max_length=64)]
 Text = Annotated[str, Field(min_length=1)]
+#: A number as written in the plan: ``true`` is not 1 and ``.inf`` is not a distance.
+Number = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+Count = Annotated[int, Field(strict=True)]
 
 
 class _Model(BaseModel):
@@ -134,7 +137,7 @@ class Place(_Model):
     tags: list[Text] = Field([], description="categories as the plan words them: 十纵十横, 严管街, 马路市场")
     locator: Locator | None = None
     phases: list[Id] = []
-    batch: int | None = Field(None, ge=1)
+    batch: Count | None = Field(None, ge=1)
     clause: str | None = None
     note: str | None = None
 
@@ -173,7 +176,7 @@ class Share(_Model):
     """A required share of a theme among counted items (e.g. 30% 未成年人主题公益广告)."""
 
     theme: Text
-    min_pct: float = Field(gt=0, le=100)
+    min_pct: Number = Field(gt=0, le=100)
 
 
 class Rule(_Model):
@@ -183,7 +186,7 @@ class Rule(_Model):
     id: Id
     type: Literal["buffer", "spacing"] = "buffer"
     applies_to: AppliesTo
-    distance_m: float = Field(gt=0, le=50_000, description="metres")
+    distance_m: Number = Field(gt=0, le=50_000, description="metres")
     metric: Literal["euclidean", "network"] = "euclidean"
     restriction: Text
     clause: Text
@@ -201,7 +204,7 @@ class Target(_Model):
     id: Id
     metric: Text
     op: Literal[">=", "<=", "=", ">", "<"]
-    value: float
+    value: Number
     unit: Text
     text: Text = Field(description="the plan's words, verbatim")
     due: dt.date | None = None
@@ -394,6 +397,17 @@ def parse_plan(data: Any, positions: dict[PathKey, Pos], file: str) -> Plan:
     return plan.model_copy(update={"path": Path(file)})
 
 
+def _check_region(plan: Plan, positions: dict[PathKey, Pos], file: str) -> None:
+    """The plan's region must be one the toolkit knows, said at its line (not at build time)."""
+    from .regions import get_region
+
+    try:
+        get_region(plan.document.region)
+    except InputError as exc:
+        msg = exc.problems[0].message if exc.problems else "unknown region"
+        raise InputError([_problem(file, positions, ("document", "region"), msg)]) from None
+
+
 def load_plan(path: str | Path) -> Plan:
     """Load and validate one plan file.
 
@@ -413,6 +427,7 @@ def load_plan(path: str | Path) -> Plan:
     """
     data, positions = load_yaml(path)
     plan = parse_plan(data, positions, str(path))
+    _check_region(plan, positions, str(path))
     stem = Path(path).stem
     if plan.id != stem:
         pos = positions.get(("id",))

@@ -352,7 +352,6 @@ def test_cli_xlsx_in_gpkg_out(plans, geo_cli, tmp_path):
 def test_cli_write_failure_leaves_no_partial_file(plans, tmp_path, monkeypatch):
     from typer.testing import CliRunner
 
-    import geo.cli.analysis as cli_analysis
     from geo.cli import app
 
     src = tmp_path / "ok.csv"
@@ -360,15 +359,15 @@ def test_cli_write_failure_leaves_no_partial_file(plans, tmp_path, monkeypatch):
     out = tmp_path / "result.csv"
     out.write_text("previous", encoding="utf-8")
 
-    def broken(frame):  # the writer dies half-way: part of the file is on disk
-        class Half:
-            def to_csv(self, path, **kw):
-                Path(path).write_text("half a table", encoding="utf-8")
-                raise OSError("disk full")
+    import geo.publish.files as files
+    from geo._io import atomic_path
 
-        return Half()
+    def broken(path, data):  # the writer dies half-way: part of the file is on disk
+        with atomic_path(path) as tmp:
+            tmp.write_bytes(data[: len(data) // 2])
+            raise OSError("disk full")
 
-    monkeypatch.setattr(cli_analysis, "_flat", broken)
+    monkeypatch.setattr(files, "write_bytes", broken)
     result = CliRunner().invoke(app, ["query", str(src), "--plan", "002", "--out", str(out)])
     assert isinstance(result.exception, OSError)
     assert out.read_text(encoding="utf-8") == "previous"

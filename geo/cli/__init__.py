@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+import warnings
 
 from ..errors import GeoError, InputError
 from ._common import app, err
@@ -21,8 +22,14 @@ for _name in COMMAND_MODULES:
     importlib.import_module(f"{__name__}.{_name}")
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Library warnings as one plain line each, without the source line Python adds."""
+    err.print(f"warning: {message}", markup=False, highlight=False)
+
+
 def main() -> None:
     """Entry point for the console script."""
+    warnings.showwarning = _show_warning
     try:
         app()
     except InputError as exc:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -22,6 +23,9 @@ if TYPE_CHECKING:
 
 #: Rows an XLSX sheet holds below its header.
 XLSX_MAX_ROWS = 1_048_575
+
+#: Largest --snap-m: farther than this an ad is not "on" a street.
+MAX_SNAP_M = 1000.0
 
 _TABLE_SUFFIXES = (".csv", ".xlsx")
 _QUERY_SUFFIXES = (".csv", ".xlsx", ".gpkg")
@@ -53,13 +57,29 @@ StrictOpt = Annotated[
 
 
 def _check_suffix(path: Path, allowed: Sequence[str]) -> str:
+    """The output's format from its suffix, after checking the path can be written."""
+    from .._io import check_out_file
+
     suffix = path.suffix.lower()
     if suffix not in allowed:
         raise InputError.single(
             str(path),
             f"cannot tell the output format from {path.suffix or 'no suffix'!r}; use {', '.join(allowed)}",
         )
+    check_out_file(path)
     return suffix
+
+
+def _file_date(plans: Sequence[Plan]) -> dt.date:
+    """The date stamped into XLSX/GPKG metadata, so equal inputs give equal files:
+    SOURCE_DATE_EPOCH when set, else the latest issue (or start) date of the plans."""
+    from .._io import source_date_epoch
+
+    epoch = source_date_epoch()
+    if epoch is not None:
+        return dt.datetime.fromtimestamp(epoch, tz=dt.timezone.utc).date()
+    days = [p.document.issued or p.document.span.start for p in plans]
+    return max(days) if days else dt.date(1980, 1, 1)
 
 
 def _parse_date(value: str | None) -> dt.date | None:
@@ -108,13 +128,11 @@ def _flat(frame: pd.DataFrame, empty: str | None = "") -> pd.DataFrame:
     return res
 
 
-def _write_tables(path: Path, sheets: dict[str, pd.DataFrame]) -> None:
+def _write_tables(path: Path, sheets: dict[str, pd.DataFrame], when: dt.date) -> None:
     """CSV (the first table, UTF-8 with BOM so Excel reads the Chinese) or XLSX (one sheet each),
-    written atomically.
+    written atomically and reproducibly (metadata dated ``when``), formulas neutralised.
     """
-    import pandas as pd
-
-    from .._io import atomic_path
+    from ..publish.files import write_csv, write_xlsx
 
     suffix = path.suffix.lower()
     if suffix == ".xlsx":
@@ -125,26 +143,24 @@ def _write_tables(path: Path, sheets: dict[str, pd.DataFrame]) -> None:
                 f"{len(sheets[too_big[0]])} rows do not fit an XLSX sheet ({XLSX_MAX_ROWS}); "
                 "write .csv or .gpkg",
             )
-        with atomic_path(path) as tmp, pd.ExcelWriter(tmp, engine="openpyxl") as xw:
-            for name, frame in sheets.items():
-                _flat(frame).to_excel(xw, sheet_name=name, index=False)
+        write_xlsx({name: _flat(frame) for name, frame in sheets.items()}, path, when)
         return
-    first = next(iter(sheets.values()))
-    with atomic_path(path) as tmp:
-        _flat(first).to_csv(tmp, index=False, encoding="utf-8-sig")
+    write_csv(_flat(next(iter(sheets.values()))), path)
 
 
-def _write_gpkg(path: Path, layers: dict[str, gpd.GeoDataFrame]) -> None:
+def _write_gpkg(path: Path, layers: dict[str, gpd.GeoDataFrame], when: dt.date) -> None:
+    """Layers as one GeoPackage, atomically, with metadata dated ``when`` (reproducible)."""
     import geopandas as gpd
 
-    from .._io import atomic_path
+    from ..publish.files import write_gpkg
 
-    with atomic_path(path) as tmp:
-        for name, layer in layers.items():
-            flat = _flat(layer, empty=None)
-            gpd.GeoDataFrame(flat, geometry=list(layer.geometry), crs=layer.crs or "EPSG:4326").to_file(
-                tmp, layer=name, driver="GPKG"
-            )
+    frames = {
+        name: gpd.GeoDataFrame(
+            _flat(layer, empty=None), geometry=list(layer.geometry), crs=layer.crs or "EPSG:4326"
+        )
+        for name, layer in layers.items()
+    }
+    write_gpkg(frames, path, when)
 
 
 def _report(problems, strict: bool) -> None:
@@ -154,6 +170,22 @@ def _report(problems, strict: bool) -> None:
         _fail_input(InputError(list(problems)))
     for p in problems:
         err.print(f"warning: {p} (row skipped)", markup=False, highlight=False)
+
+
+def _warn_null_island(pts: gpd.GeoDataFrame, source: Path) -> None:
+    """Warn once about points at exactly 0,0: almost always blank coordinates saved as zeros."""
+    if not len(pts):
+        return
+    at_zero = (pts.geometry.x == 0) & (pts.geometry.y == 0)
+    if at_zero.any():
+        rows = pts.loc[at_zero, "source_row"].head(5).astype(str) if "source_row" in pts else []
+        more = " …" if at_zero.sum() > 5 else ""
+        err.print(
+            f"warning: {source}: {int(at_zero.sum())} point(s) at exactly 0,0 "
+            f"(rows {', '.join(rows)}{more}); usually blank coordinates saved as zeros",
+            markup=False,
+            highlight=False,
+        )
 
 
 def _default_buffer_plans() -> list[Plan]:
@@ -222,6 +254,7 @@ def query_cmd(
             pts, problems = read_points(points, lon_col=lon_col, lat_col=lat_col, crs=crs, date_col=date_col)
             bar.update(t_read, completed=1, total=1)
             _report(problems, strict)
+            _warn_null_island(pts, points)
             if not len(pts):
                 raise InputError.single(str(points), "no usable points in the file")
             t_build = bar.add_task("building zones", total=None)
@@ -236,13 +269,14 @@ def query_cmd(
                 progress=lambda n: bar.advance(t_query, n),
             )
             t_write = bar.add_task(f"writing {out_file.name}", total=None)
+            when = _file_date([d.plan for d in datas])
             if suffix == ".gpkg":
-                _write_gpkg(out_file, {"query": result})
+                _write_gpkg(out_file, {"query": result}, when)
             else:
                 flat = result.copy()
                 flat["lon_wgs84"] = result.geometry.x.round(7)
                 flat["lat_wgs84"] = result.geometry.y.round(7)
-                _write_tables(out_file, {"query": flat})
+                _write_tables(out_file, {"query": flat}, when)
             bar.update(t_write, completed=1, total=1)
     except InputError as exc:
         _fail_input(exc)
@@ -294,7 +328,9 @@ def coverage_cmd(
         cov = pd.concat([coverage(d) for d in datas], ignore_index=True)
         ov = overlaps(datas)
         gp = pd.concat([gaps(d) for d in datas], ignore_index=True)
-        _write_tables(out_file, {"coverage": cov, "overlaps": ov, "gaps": gp})
+        _write_tables(
+            out_file, {"coverage": cov, "overlaps": ov, "gaps": gp}, _file_date([d.plan for d in datas])
+        )
     except InputError as exc:
         _fail_input(exc)
     out.print(
@@ -367,8 +403,13 @@ def spacing_cmd(
 
     try:
         suffix = _check_suffix(out_file, (".csv", ".xlsx", ".gpkg"))
+        if not (math.isfinite(snap_m) and 0 < snap_m <= MAX_SNAP_M):
+            raise InputError.single(
+                "--snap-m", f"expected metres above 0 and at most {MAX_SNAP_M:g}, got {snap_m:g}"
+            )
         pts, problems = read_points(ads, lon_col=lon_col, lat_col=lat_col, crs=crs)
         _report(problems, strict)
+        _warn_null_island(pts, ads)
         (data,) = _build_plans([plan], osm or (), gazetteer or ())
         rules = [r for r in data.plan.rules if r.type == "spacing"]
         if not rules:
@@ -399,11 +440,12 @@ def spacing_cmd(
             pd.concat(gaps_out, ignore_index=True), geometry="geometry", crs="EPSG:4326"
         )
         summary = pd.DataFrame(summaries)
+        when = _file_date([data.plan])
         if suffix == ".gpkg":
             layer = gpd.GeoDataFrame(per_all, geometry="geometry", crs="EPSG:4326")
-            _write_gpkg(out_file, {"streets": layer, "gaps": gaps_all})
+            _write_gpkg(out_file, {"streets": layer, "gaps": gaps_all}, when)
         else:
-            _write_tables(out_file, {"streets": per_all, "gaps": gaps_all, "summary": summary})
+            _write_tables(out_file, {"streets": per_all, "gaps": gaps_all, "summary": summary}, when)
     except InputError as exc:
         _fail_input(exc)
     for s in summaries:
@@ -436,13 +478,34 @@ def _read_table(path: Path) -> pd.DataFrame:
 
     from ..resolve.gazetteer import _decode
 
-    suffix = _check_suffix(path, _TABLE_SUFFIXES)
+    suffix = path.suffix.lower()
+    if suffix not in _TABLE_SUFFIXES:
+        raise InputError.single(
+            str(path), f"expected a .csv or .xlsx file, got {path.suffix or 'no suffix'!r}"
+        )
     if not path.is_file():
         raise InputError.single(str(path), "no such file")
     if suffix == ".xlsx":
-        return pd.read_excel(path, dtype=str)
-    text, _ = _decode(path.read_bytes(), str(path))
-    return pd.read_csv(io.StringIO(text), dtype=str)
+        try:
+            frame = pd.read_excel(path, dtype=str)
+        except Exception as exc:  # openpyxl and zipfile raise many types for a damaged workbook
+            raise InputError.single(
+                str(path), f"cannot read as an XLSX workbook ({type(exc).__name__}); save it again from Excel"
+            ) from None
+    else:
+        text, _ = _decode(path.read_bytes(), str(path))
+        try:
+            frame = pd.read_csv(io.StringIO(text), dtype=str)
+        except pd.errors.EmptyDataError:
+            raise InputError.single(str(path), "the file is empty; expected a header row", line=1) from None
+        except pd.errors.ParserError as exc:
+            msg = str(exc).removeprefix("Error tokenizing data. C error: ").strip()
+            m = re.search(r"(?:line|row) (\d+)", msg)
+            line = int(m.group(1)) + (1 if "row" in m.group(0) else 0) if m else None
+            raise InputError.single(str(path), f"not a well-formed CSV table: {msg}", line=line) from None
+    if frame.columns.empty:
+        raise InputError.single(str(path), "the file has no columns; expected a header row", line=1)
+    return frame
 
 
 @app.command("targets")
@@ -476,8 +539,9 @@ def targets_cmd(
         try:
             table = target_table(the_plan, fig)
         except ValueError as exc:
-            raise InputError.single(str(figures), str(exc)) from None
-        _write_tables(out_file, {"targets": table})
+            m = re.search(r"row (\d+)", str(exc))  # data row n is line n + 1 below the header
+            raise InputError.single(str(figures), str(exc), line=int(m.group(1)) + 1 if m else None) from None
+        _write_tables(out_file, {"targets": table}, _file_date([the_plan]))
     except InputError as exc:
         _fail_input(exc)
     met = table["met"].eq(True).sum() if "met" in table else 0

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import html
 import json
-import os
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -81,11 +80,10 @@ def _check_inputs(osm: Sequence[Path], gazetteer: Sequence[Path]) -> None:
 
 
 def _check_env() -> None:
-    env = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
-    if env and not env.isdigit():
-        raise InputError.single(
-            "SOURCE_DATE_EPOCH", f"expected whole seconds since 1970-01-01, found {env!r}"
-        )
+    """Environment settings that change what is written, checked before any work."""
+    from .._io import source_date_epoch
+
+    source_date_epoch()
 
 
 def _check_basemap(basemap: str) -> str:
@@ -265,6 +263,44 @@ def _merge_manifest(out_dir: Path, new: Sequence[dict[str, Any]]) -> list[dict[s
     return [merged[k] for k in sorted(merged)]
 
 
+def _write_all(
+    datas: Sequence[PlanData], out_dir: Path, bm: str, write_map: Callable | None, step: Callable[[str], None]
+) -> list[dict[str, Any]]:
+    """Write every file of every plan and the index; returns the plans' summaries."""
+    from .._io import write_text
+    from ..publish.files import write_coverage, write_layers, write_unresolved
+    from ..publish.static import render_static_files
+
+    summaries = []
+    for data in datas:
+        pid = data.plan.id
+        folder = out_dir / pid
+        summary = _summary(data)
+        if write_map is not None:
+            step(f"交互地图 {pid}")
+            write_map(data, folder / "index.html", basemap=bm)
+            summary["has_html"] = True
+        step(f"静态图 {pid}（PNG、PDF）")
+        render_static_files(data, [folder / "map.png", folder / "map.pdf"], basemap=bm)
+        step(f"GeoPackage {pid}")
+        write_layers(data, folder / "layers.gpkg")
+        step(f"导出 {pid}")
+        write_layers(data, folder / "export", formats=EXPORT_FORMATS)
+        step(f"未定位清单与责任单位表 {pid}")
+        write_unresolved(data, folder / "unresolved.csv")
+        write_coverage(data, folder / "coverage.csv")
+        summaries.append(summary)
+    step("索引")
+    entries = _merge_manifest(out_dir, summaries)
+    write_text(
+        out_dir / "plans.json",
+        json.dumps({"plans": entries}, ensure_ascii=False, indent=1, sort_keys=True) + "\n",
+    )
+    write_text(out_dir / "index.html", index_html(entries))
+
+    return summaries
+
+
 # ---------------------------------------------------------------------------------------------
 # Commands
 
@@ -290,9 +326,7 @@ def build_cmd(
     built; files are replaced atomically, and the same inputs give byte-identical files.
     Without --osm the bundled schematic (示意) extract is used and every map says so.
     """
-    from .._io import write_text
-    from ..publish.files import write_coverage, write_layers, write_unresolved
-    from ..publish.static import render_static_files
+    from .._io import check_out_dir, check_out_file, staged
 
     osm_files, gaz_files = list(osm or ()), list(gazetteer or ())
     try:
@@ -300,8 +334,14 @@ def build_cmd(
         bm = _check_basemap(basemap)
         _check_inputs(osm_files, gaz_files)
         the_plans = _load_plans(plans)
-        if out_dir.exists() and not out_dir.is_dir():
-            raise InputError.single("--out", f"{out_dir} exists and is not a folder")
+        check_out_dir(out_dir)
+        for p in the_plans:
+            check_out_dir(out_dir / p.id)
+            for name in ("index.html", "map.png", "map.pdf", "layers.gpkg", "unresolved.csv", "coverage.csv"):
+                check_out_file(out_dir / p.id / name)
+            check_out_dir(out_dir / p.id / "export")
+        for name in ("plans.json", "index.html"):
+            check_out_file(out_dir / name)
     except InputError as exc:
         _fail_input(exc)
     try:
@@ -322,35 +362,11 @@ def build_cmd(
 
         try:
             datas = _build_all(the_plans, osm_files, gaz_files, step)
+            with staged():  # every file renamed into place only once all were written
+                summaries = _write_all(datas, out_dir, bm, write_map, step)
         except InputError as exc:
             progress.stop()
             _fail_input(exc)
-        summaries = []
-        for data in datas:
-            pid = data.plan.id
-            folder = out_dir / pid
-            summary = _summary(data)
-            if write_map is not None:
-                step(f"交互地图 {pid}")
-                write_map(data, folder / "index.html", basemap=bm)
-                summary["has_html"] = True
-            step(f"静态图 {pid}（PNG、PDF）")
-            render_static_files(data, [folder / "map.png", folder / "map.pdf"], basemap=bm)
-            step(f"GeoPackage {pid}")
-            write_layers(data, folder / "layers.gpkg")
-            step(f"导出 {pid}")
-            write_layers(data, folder / "export", formats=EXPORT_FORMATS)
-            step(f"未定位清单与责任单位表 {pid}")
-            write_unresolved(data, folder / "unresolved.csv")
-            write_coverage(data, folder / "coverage.csv")
-            summaries.append(summary)
-        step("索引")
-        entries = _merge_manifest(out_dir, summaries)
-        write_text(
-            out_dir / "plans.json",
-            json.dumps({"plans": entries}, ensure_ascii=False, indent=1, sort_keys=True) + "\n",
-        )
-        write_text(out_dir / "index.html", index_html(entries))
 
     from rich.table import Table
 
@@ -394,6 +410,7 @@ def static_cmd(
     Title with 文号, legend, scale bar, north arrow, source and date line, Chinese labels; a 示意
     stamp when positions come from the bundled schematic extract.
     """
+    from .._io import check_out_file
     from ..build import build_plan
     from ..plan import get_plan
     from ..publish.static import _norm_layers, render_static
@@ -401,6 +418,7 @@ def static_cmd(
     try:
         if out_file.suffix.lower() not in (".png", ".pdf"):
             raise InputError.single("--out", f"expected a .png or .pdf file, got {str(out_file)!r}")
+        check_out_file(out_file)
         _check_env()
         bm = _check_basemap(basemap)
         _norm_layers(layers)
@@ -435,6 +453,7 @@ def export_cmd(
 
     A folder also gets unresolved.csv. All in WGS84 with the standard columns.
     """
+    from .._io import check_out_dir, check_out_file, staged
     from ..build import build_plan
     from ..plan import get_plan
     from ..publish.files import FORMATS, write_layers, write_unresolved
@@ -453,15 +472,23 @@ def export_cmd(
                 f"a single file can be .gpkg, .kml or .xlsx, got {str(out_path)!r}; "
                 "give a folder for other formats",
             )
+        if out_path.suffix:
+            check_out_file(out_path)
+        else:
+            check_out_dir(out_path)
         _check_env()
         _check_inputs(list(osm or ()), list(gazetteer or ()))
         data = build_plan(get_plan(plan), osm=osm or (), gazetteers=gazetteer or ())
     except InputError as exc:
         _fail_input(exc)
     _print_problems(data.problems)
-    written = write_layers(data, out_path, formats=fmts)
-    if not out_path.suffix:
-        written.append(write_unresolved(data, out_path / "unresolved.csv"))
+    try:
+        with _warnings_to_stderr(), staged():  # all files, or none
+            written = write_layers(data, out_path, formats=fmts)
+            if not out_path.suffix:
+                written.append(write_unresolved(data, out_path / "unresolved.csv"))
+    except InputError as exc:
+        _fail_input(exc)
     if data.schematic:
         schematic_note()
     out.print(f"wrote {len(written)} file(s) to {out_path}", markup=False, highlight=False)

@@ -37,6 +37,7 @@ def map_cmd(
     With --basemap none the page needs no network at all: every script is inside the file.
     Without --osm the bundled schematic (示意) extract is used and the map says so.
     """
+    from .._io import check_out_file
     from ..build import build_plan
     from ..plan import get_plan
     from ..publish.html import BASEMAPS, phase_key, render_map, tianditu_token
@@ -44,6 +45,7 @@ def map_cmd(
     try:
         if out_file.suffix.lower() not in (".html", ".htm"):
             raise InputError.single("--out", f"expected an .html file, got {str(out_file)!r}")
+        check_out_file(out_file)
         bm = basemap.strip().lower()
         if bm not in BASEMAPS:
             raise InputError.single(

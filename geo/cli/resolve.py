@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from ..errors import InputError
 from ._common import GazOpt, OsmOpt, _print_problems, app, err, out, schematic_note
 
 
@@ -35,7 +36,7 @@ def resolve_cmd(
     bundled schematic (示意) extract of the region. Unresolved names are listed on stderr; the exit
     status is 3 when nothing resolved.
     """
-    from .._io import write_text
+    from .._io import check_out_file
     from ..plan import get_plan
     from ..regions import get_region
     from ..resolve import build_sources, resolve_names, resolve_plan
@@ -43,6 +44,11 @@ def resolve_cmd(
     if not names and not plan:
         err.print("error: give place names, or --plan PLAN")
         raise typer.Exit(2)
+    for i, name in enumerate(names or (), start=1):
+        if not name.strip():
+            raise InputError.single("NAMES", f"name {i} is empty; expected a place name such as 泽州路")
+    if report is not None:
+        check_out_file(report, "--report")
     the_plan = get_plan(plan) if plan else None
     if region or the_plan is not None:
         reg = get_region(region or the_plan.document.region)
@@ -68,7 +74,9 @@ def resolve_cmd(
         near = f" (closest: {row['candidates'].replace(';', ', ')})" if row["candidates"] else ""
         err.print(f"unresolved: {row['name']}: {row['reason']}{near}", markup=False, highlight=False)
     if report is not None:
-        write_text(report, missing.to_csv(index=False))
+        from ..publish.files import write_csv
+
+        write_csv(missing, report)  # formulas neutralised, UTF-8 with BOM as every CSV here
     if len(layer) == 0:
         raise typer.Exit(3)
 
@@ -83,7 +91,11 @@ def fetch_cmd(
     Needs network access; endpoints come from GEO_OVERPASS_URL / GEO_NOMINATIM_URL (a mirror),
     the cache folder from GEO_CACHE_DIR. Use the result with --osm PATH.
     """
+    import math
+
     from ..resolve.osm import fetch
 
+    if timeout is not None and not (math.isfinite(timeout) and 0 < timeout <= 86_400):
+        raise InputError.single("--timeout", f"expected seconds above 0 and at most 86400, got {timeout:g}")
     path = fetch(region, timeout=timeout)
     out.print(f"fetched {region} -> {path}", markup=False, highlight=False)

@@ -52,11 +52,12 @@ from __future__ import annotations
 import contextlib
 import csv
 import datetime as dt
+import html
 import io
 import math
-import os
 import re
 import tempfile
+import warnings
 import zipfile
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -69,7 +70,18 @@ from shapely.geometry import LineString, MultiLineString, MultiPoint, MultiPolyg
 from shapely.geometry.base import BaseGeometry
 from shapely.geometry.polygon import orient
 
-from .._io import atomic_path, write_bytes
+from .._io import (
+    atomic_path,
+    clean_stale,
+    make_dirs,
+    neutralise_cell,
+    neutralise_formulas,
+    place,
+    remove_later,
+    source_date_epoch,
+    temp_prefix,
+    write_bytes,
+)
 from ..errors import InputError
 from ..layers import STANDARD_COLUMNS, WGS84, split
 from ..plan import PLACE_KINDS
@@ -123,14 +135,9 @@ _FAMILIES = (("point", "Point"), ("line", "LineString"), ("polygon", "Polygon"))
 def reproducible_date(data: PlanData) -> dt.date:
     """The date stamped into files that need one: ``SOURCE_DATE_EPOCH`` (UTC) when set, else the
     plan's issue date, else the start of its span — never today's date."""
-    env = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
-    if env:
-        try:
-            return dt.datetime.fromtimestamp(int(env), tz=dt.timezone.utc).date()
-        except (ValueError, OverflowError, OSError):
-            raise InputError.single(
-                "SOURCE_DATE_EPOCH", f"expected whole seconds since 1970-01-01, found {env!r}"
-            ) from None
+    epoch = source_date_epoch()
+    if epoch is not None:
+        return dt.datetime.fromtimestamp(epoch, tz=dt.timezone.utc).date()
     doc = data.plan.document
     return doc.issued or doc.span.start
 
@@ -335,10 +342,13 @@ def write_shapefiles(frames: dict[str, gpd.GeoDataFrame], folder: str | Path) ->
     import pyogrio
 
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    make_dirs(folder)
+    clean_stale(folder, ".shp.")
+    clean_stale(folder, ".shp-")  # left by older versions
     written: list[Path] = []
     mapping_rows: list[tuple[str, str, str]] = []
-    with tempfile.TemporaryDirectory(dir=folder, prefix=".shp-") as tmpd:
+    cut: list[str] = []
+    with tempfile.TemporaryDirectory(dir=folder, prefix=temp_prefix("shp")) as tmpd:
         tmp = Path(tmpd)
         for name, df in frames.items():
             cols = [c for c in df.columns if c != "geometry"]
@@ -351,7 +361,10 @@ def write_shapefiles(frames: dict[str, gpd.GeoDataFrame], folder: str | Path) ->
             out = df.rename(columns=fields)
             for c in fields.values():
                 if out[c].dtype == object:
-                    out[c] = [_cut_utf8(v) if isinstance(v, str) else v for v in out[c]]
+                    values = [_cut_utf8(v) if isinstance(v, str) else v for v in out[c]]
+                    if any(a is not b for a, b in zip(values, out[c], strict=True)):
+                        cut.append(f"{name}.{c}")
+                    out[c] = values
             fam = [_family(g) for g in out.geometry]
             for key, _ in _FAMILIES:
                 part = out[[f == key for f in fam]]
@@ -368,16 +381,19 @@ def write_shapefiles(frames: dict[str, gpd.GeoDataFrame], folder: str | Path) ->
         lines = ["layer,column,shapefile_field"] + [f"{a},{b},{c}" for a, b, c in sorted(set(mapping_rows))]
         (tmp / "fields.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
         for f in sorted(tmp.iterdir()):
-            target = folder / f.name
-            os.chmod(f, 0o644)
-            os.replace(f, target)
-            written.append(target)
+            written.append(place(f, folder / f.name))
     # sets that no longer exist (a layer now empty, a type now absent) would mislead: remove them
     keep = {p.name for p in written}
     for old in folder.glob("*_*.*"):
         stem = old.name.split(".", 1)[0]
         if old.name not in keep and any(stem == f"{n}_{k}" for n in frames for k, _ in _FAMILIES):
-            old.unlink()
+            remove_later(old)
+    if cut:
+        warnings.warn(
+            f"Shapefile text longer than {_DBF_TEXT_BYTES} bytes (DBF limit) was cut with … in "
+            f"{', '.join(sorted(set(cut)))}; the GeoPackage (layers.gpkg) holds it in full",
+            stacklevel=2,
+        )
     return written
 
 
@@ -499,7 +515,7 @@ def kml_text(
         f"<name>{escape(title)}</name>",
     ]
     if note:
-        out.append(f"<description>{escape(note)}</description>")
+        out.append(f"<description>{escape(_html_text(note))}</description>")
     # one <Style> per symbology class drawn (geo.publish.style), the same colours as the maps
     row_styles = {layer: style.row_styles(layer, df, rules) for layer, df in frames.items()}
     used = {s.key: s for styles in row_styles.values() for s in styles}
@@ -515,7 +531,7 @@ def kml_text(
             out.append(f"<name>{escape(_placemark_name(row, layer))}</name>")
             desc = _description(row)
             if desc:
-                out.append(f"<description>{escape(desc)}</description>")
+                out.append(f"<description>{escape(_html_text(desc))}</description>")
             out.append(f"<styleUrl>#{style.kml_style_id(st)}</styleUrl>")
             data = "".join(
                 f'<Data name="{quoteattr_name(c)}"><value>{escape(_plain(row[c]))}</value></Data>'
@@ -529,6 +545,13 @@ def kml_text(
     return "\n".join(out)
 
 
+def _html_text(text: str) -> str:
+    """Plain text for a KML description, which Google Earth and 奥维 render as HTML: markup in
+    names, units or notes is shown as text, never run (escaped once for HTML here and once for
+    XML by the caller)."""
+    return html.escape(text, quote=True)
+
+
 def quoteattr_name(name: str) -> str:
     """An attribute value escaped for use inside double quotes."""
     return escape(name, {'"': "&quot;"})
@@ -538,7 +561,9 @@ def _plain(v: Any) -> str:
     if _is_missing(v):
         return ""
     if isinstance(v, float):
-        return f"{v:g}" if v != int(v) or abs(v) >= 1e15 else str(int(v))
+        if math.isfinite(v) and v == int(v) and abs(v) < 1e15:
+            return str(int(v))
+        return repr(v)  # the shortest text that reads back as the same number (112.847738)
     return str(v)
 
 
@@ -578,8 +603,8 @@ def write_csv(table: pd.DataFrame, path: str | Path) -> Path:
     """A table as CSV, UTF-8 with BOM, ``\\r\\n`` line ends (what Excel expects), atomically."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\r\n")
-    w.writerow(list(table.columns))
-    for row in table.itertuples(index=False):
+    w.writerow([neutralise_cell(c) for c in table.columns])
+    for row in neutralise_formulas(table).itertuples(index=False):
         w.writerow(["" if _is_missing(v) else _plain(v) if isinstance(v, float) else v for v in row])
     return write_bytes(path, buf.getvalue().encode("utf-8-sig"))
 
@@ -609,10 +634,10 @@ def write_xlsx(tables: dict[str, pd.DataFrame], path: str | Path, when: dt.date,
     wb.remove(wb.active)
     for name, table in tables.items():
         ws = wb.create_sheet(title=name[:31])
-        ws.append(list(table.columns))
+        ws.append([neutralise_cell(str(c)) for c in table.columns])
         for cell in ws[1]:
             cell.font = Font(bold=True)
-        for row in table.itertuples(index=False):
+        for row in neutralise_formulas(table).itertuples(index=False):
             ws.append([_cell(v) for v in row])
         ws.freeze_panes = "A2"
         for i, col in enumerate(table.columns, start=1):
