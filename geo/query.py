@@ -888,39 +888,46 @@ def _dedupe(header: Sequence[Any]) -> list[str]:
     return out
 
 
-def _csv_table(path: Path, source: str) -> tuple[pd.DataFrame, list[int], list[Problem]]:
+def _csv_table(path: Path, source: str) -> tuple[pd.DataFrame, list[int] | NDArray[np.int64], list[Problem]]:
     """All columns of a CSV as text, with each record's line number (header = line 1)."""
     # The gazetteer's decoder: BOM, strict UTF-8, else GBK/GB18030 as Chinese Excel saves it.
-    from .resolve.gazetteer import _decode, csv_records
+    from .resolve.gazetteer import _decode, csv_frame
 
     text, _ = _decode(path.read_bytes(), source)
-    header: list[str] | None = None
-    width = 0
-    rows: list[list[str]] = []
-    lines: list[int] = []
-    problems: list[Problem] = []
-    for start, cells in csv_records(text, source):
-        if header is None:
-            header = _dedupe(cells)
-            width = len(header)
-            continue
-        if len(cells) != width:
-            if len(cells) > width and "".join(cells[width:]).strip():
-                problems.append(
-                    Problem(
-                        source,
-                        f"row {start}: {len(cells)} fields but the header has {width}; "
-                        "is there an unquoted comma in a field? Quote it or use ，",
-                        line=start,
-                    )
-                )
-                continue
-            cells = cells[:width] + [""] * (width - len(cells))  # short rows: trailing cells blank
-        rows.append(cells)
-        lines.append(start)
-    if header is None:
+    cells, rows, lines, widths = csv_frame(text, source)
+    del text
+    if not cells:
         raise InputError.single(source, "the file is empty; expected a header row such as id,lon,lat")
-    return pd.DataFrame(rows, columns=header, dtype=object), lines, problems
+    header = _dedupe(cells)
+    width = len(header)
+    problems: list[Problem] = []
+    # Rows with more fields than the header: fine when the extra cells are blank (Excel's
+    # trailing commas), else a field holds an unquoted comma and every later cell is misplaced.
+    over = np.flatnonzero(widths > width)
+    if len(over):
+        extra = np.zeros(len(over), dtype=bool)
+        for c in range(width, rows.shape[1]):
+            extra |= (rows[c].iloc[over].str.strip() != "").to_numpy(dtype=bool, na_value=False)
+        bad = over[extra]
+        for i in bad:
+            start = int(lines[i])
+            problems.append(
+                Problem(
+                    source,
+                    f"row {start}: {int(widths[i])} fields but the header has {width}; "
+                    "is there an unquoted comma in a field? Quote it or use ，",
+                    line=start,
+                )
+            )
+        if len(bad):
+            keep = np.ones(len(rows), dtype=bool)
+            keep[bad] = False
+            rows = rows.iloc[np.flatnonzero(keep)].reset_index(drop=True)
+            lines = lines[keep]
+    # Short rows read as blank trailing cells (the frame already holds "" there).
+    table = rows.iloc[:, :width] if rows.shape[1] >= width else rows.reindex(columns=range(width), fill_value="")
+    table = table.set_axis(header, axis=1)
+    return table, lines, problems
 
 
 def _xlsx_table(path: Path, source: str) -> tuple[pd.DataFrame, list[int]]:

@@ -49,6 +49,7 @@ import numpy as np
 import pandas as pd
 import shapely
 from charset_normalizer import from_bytes
+from numpy.typing import NDArray
 from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
@@ -499,8 +500,7 @@ def csv_records(text: str, source: str) -> Iterator[tuple[int, list[str]]]:
     InputError
         When the text is not parseable CSV, naming the line.
     """
-    first = next((ln for ln in text.splitlines() if ln.strip()), "")
-    delimiter = max(",\t;", key=lambda d: (first.count(d), d == ","))
+    delimiter = _delimiter(text)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     while True:
         start = reader.line_num + 1  # the physical line the next record starts on
@@ -512,6 +512,105 @@ def csv_records(text: str, source: str) -> Iterator[tuple[int, list[str]]]:
             raise InputError.single(source, f"cannot parse the CSV: {err}", line=start) from None
         if not all(_blank(c) for c in cells):
             yield start, cells
+
+
+def _delimiter(text: str) -> str:
+    """The delimiter the first non-blank line uses most (comma by default)."""
+    head = text[: 1 << 16].splitlines()  # the first line is near the start: no need to split it all
+    first = next((ln for ln in head[:-1] if ln.strip()), None)
+    if first is None:
+        first = next((ln for ln in text.splitlines() if ln.strip()), "")
+    return max(",\t;", key=lambda d: (first.count(d), d == ","))
+
+
+def csv_frame(text: str, source: str) -> tuple[list[str], pd.DataFrame, NDArray[np.int64], NDArray[np.int64]]:
+    """The non-blank records of CSV text as one frame of text columns, read by pandas' C parser.
+
+    The same records, cells and line numbers as :func:`csv_records`, for files of millions of
+    rows: line numbers and field counts come from numpy over the bytes, blank rows are found
+    column by column. Text with quote characters (a quoted field may span lines) or lone ``\\r``
+    line ends goes through :func:`csv_records` instead, which counts lines exactly.
+
+    Returns
+    -------
+    header : list of str
+        The first non-blank record's cells.
+    rows : DataFrame
+        The later non-blank records, one text column per field position (``0 … w-1``, ``w`` the
+        widest record); cells past a record's end are ``""``.
+    lines : ndarray of int64
+        Physical line each record of ``rows`` starts on (1-based).
+    widths : ndarray of int64
+        Number of fields of each record of ``rows``.
+
+    Raises
+    ------
+    InputError
+        When the text is empty or not parseable CSV, naming the line.
+    """
+    delimiter = _delimiter(text)
+    data = text.encode("utf-8")
+    if b'"' in data or (b"\r" in data and data.count(b"\r") != data.count(b"\r\n")):
+        return _frame_from_records(csv_records(text, source))
+    buf = np.frombuffer(data, dtype=np.uint8)
+    newlines = np.flatnonzero(buf == 10)
+    n_lines = len(newlines) + (1 if len(data) and data[-1:] != b"\n" else 0)
+    if n_lines == 0:
+        return _frame_from_records(iter(()))
+    # Fields per physical line: delimiters on it, plus one.
+    delims = np.flatnonzero(buf == ord(delimiter))
+    widths = np.bincount(np.searchsorted(newlines, delims), minlength=n_lines)[:n_lines] + 1
+    width = int(widths.max())
+    try:
+        frame = pd.read_csv(
+            io.BytesIO(data),
+            sep=delimiter,
+            header=None,
+            names=list(range(width)),
+            dtype=str,
+            na_filter=False,
+            skip_blank_lines=False,
+            quoting=csv.QUOTE_NONE,
+            engine="c",
+            encoding="utf-8",
+        )
+    except (pd.errors.ParserError, ValueError):
+        return _frame_from_records(csv_records(text, source))
+    if len(frame) != n_lines:  # the parser saw other line ends than numpy did: count exactly
+        return _frame_from_records(csv_records(text, source))
+    blank = np.ones(len(frame), dtype=bool)
+    for c in frame.columns:
+        col = frame[c]
+        blank &= (col.str.strip() == "").to_numpy(dtype=bool, na_value=True)
+    keep = np.flatnonzero(~blank)
+    if not len(keep):
+        return _frame_from_records(iter(()))
+    head = int(keep[0])
+    hw = int(widths[head])
+    header = [str(v) for v in frame.iloc[head, :hw].tolist()]
+    body = keep[1:]
+    rows = frame.iloc[body].reset_index(drop=True)
+    return header, rows, (body + 1).astype(np.int64), widths[body].astype(np.int64)
+
+
+def _frame_from_records(
+    records: Iterator[tuple[int, list[str]]],
+) -> tuple[list[str], pd.DataFrame, NDArray[np.int64], NDArray[np.int64]]:
+    header: list[str] | None = None
+    cells: list[list[str]] = []
+    lines: list[int] = []
+    for start, rec in records:
+        if header is None:
+            header = rec
+            continue
+        cells.append(rec)
+        lines.append(start)
+    if header is None:
+        return [], pd.DataFrame(), np.empty(0, np.int64), np.empty(0, np.int64)
+    widths = np.array([len(c) for c in cells], dtype=np.int64)
+    width = max(int(widths.max()) if len(widths) else 0, len(header))
+    frame = pd.DataFrame([c + [""] * (width - len(c)) for c in cells], columns=list(range(width)), dtype=str)
+    return header, frame, np.array(lines, dtype=np.int64), widths
 
 
 def _read_csv(path: Path, source: str) -> tuple[list[_Row], str]:

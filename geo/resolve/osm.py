@@ -41,11 +41,9 @@ from xml.sax import SAXException
 
 import geopandas as gpd
 import numpy as np
-import osmnx as ox
 import pandas as pd
 import requests  # osmnx's HTTP client: its proxy rules are the ones that apply
 import shapely
-from osmnx._errors import InsufficientResponseError, ResponseStatusCodeError
 from shapely.geometry import LineString, Polygon
 
 from .. import settings
@@ -53,6 +51,21 @@ from ..errors import GeoError, InputError
 from ..plan import PLACE_KINDS
 
 WGS84 = "EPSG:4326"
+
+def _osmnx() -> Any:
+    """The osmnx module, imported on first use: it takes most of a second (and pulls in
+    matplotlib), which commands that never read OSM XML or fetch should not pay."""
+    import osmnx
+
+    return osmnx
+
+
+def __getattr__(name: str) -> Any:
+    # ``osm.ox`` still names osmnx for callers (and tests) that reach it through this module.
+    if name == "ox":
+        return _osmnx()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 #: The osmnx ``tags`` filter for the places the plans name. osmnx ORs its filters key by key,
 #: so this is a superset: :func:`kind_of` makes the exact decision (names required, kindergartens
@@ -488,6 +501,9 @@ def _pbf_to_xml(path: Path, display: str) -> Path:
 
 
 def _features_from_xml(xml_path: Path, fmt: str, display: str) -> gpd.GeoDataFrame:
+    ox = _osmnx()
+    from osmnx._errors import InsufficientResponseError
+
     tags: dict[str, bool | str | list[str]] = {**POI_TAGS, "highway": True}
     try:
         with warnings.catch_warnings():
@@ -683,6 +699,7 @@ def _osmnx_settings(cache_root: Path, timeout: float) -> Iterator[None]:
         "cache_folder": str(cache_root / "osmnx"),
         "use_cache": True,
     }
+    ox = _osmnx()
     saved = {k: getattr(ox.settings, k) for k in wanted}
     for k, v in wanted.items():
         setattr(ox.settings, k, v)
@@ -755,6 +772,9 @@ def fetch(
 
     root = Path(cache_dir) if cache_dir is not None else settings.cache_dir()
     out_dir = root / "fetch" / _slug(region)
+    ox = _osmnx()
+    from osmnx._errors import InsufficientResponseError, ResponseStatusCodeError
+
     tags: dict[str, bool | str | list[str]] = {**POI_TAGS, "highway": True}
     try:
         with _osmnx_settings(root, timeout):
