@@ -153,7 +153,7 @@ def plain_duckdb(pts_csv: str, gaz_csv: str, out_csv: str) -> None:
 
     con = duckdb_connect(tempfile.mkdtemp(prefix="duckdb-ext-"))
     con.execute("SET threads = 2")
-    con.execute(
+    con.execute(  # paths and constants of this script, not user input
         f"""
         CREATE TABLE p AS SELECT id, lon, lat,
             ST_Transform(ST_Point(lon, lat), 'EPSG:4326', 'EPSG:{METRIC_EPSG}', always_xy := true) AS g
@@ -166,7 +166,7 @@ def plain_duckdb(pts_csv: str, gaz_csv: str, out_csv: str) -> None:
                    round(ST_Distance(p.g, s.g), 1) AS dist_m, '{UNITS}' AS units
             FROM p JOIN s ON ST_DWithin(p.g, s.g, {RADIUS_M})
         ) TO '{out_csv}' (HEADER, DELIMITER ',');
-        """
+        """  # noqa: S608
     )
     con.close()
 
@@ -226,7 +226,8 @@ def run_case(engine: str, pts: Path, gaz: Path, out: Path, python: str, env: dic
     busy0 = _cpu_busy_s()
     t0 = time.perf_counter()
     with open(os.devnull, "w") as devnull, open(out.with_suffix(".stderr"), "w") as errf:
-        proc = subprocess.Popen(command(engine, pts, gaz, out, python), env=env, stdout=devnull, stderr=errf)
+        cmd = command(engine, pts, gaz, out, python)
+        proc = subprocess.Popen(cmd, env=env, stdout=devnull, stderr=errf)  # noqa: S603
         _, status, ru = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - t0
     busy1 = _cpu_busy_s()
@@ -295,7 +296,8 @@ def main(argv: list[str] | None = None) -> int:
         "machine": info,
         "note": "shared 2-core machine, loaded by other work while measuring: see loadavg_before and "
         "other_load_cores of every run",
-        "question": f"points within {RADIUS_M:g} m of {N_SCHOOLS} gazetteer schools (rule {RULE}), date {DATE}",
+        "question": f"points within {RADIUS_M:g} m of {N_SCHOOLS} gazetteer schools (rule {RULE}), "
+        f"date {DATE}",
         "cases": [],
     }
     for n in sizes:

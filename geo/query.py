@@ -925,7 +925,10 @@ def _csv_table(path: Path, source: str) -> tuple[pd.DataFrame, list[int] | NDArr
             rows = rows.iloc[np.flatnonzero(keep)].reset_index(drop=True)
             lines = lines[keep]
     # Short rows read as blank trailing cells (the frame already holds "" there).
-    table = rows.iloc[:, :width] if rows.shape[1] >= width else rows.reindex(columns=range(width), fill_value="")
+    if rows.shape[1] >= width:
+        table = rows.iloc[:, :width]
+    else:
+        table = rows.reindex(columns=range(width), fill_value="")
     table = table.set_axis(header, axis=1)
     return table, lines, problems
 
@@ -976,6 +979,29 @@ def _vector_table(path: Path, source: str, layer: str | None) -> tuple[gpd.GeoDa
     except Exception as e:  # pyogrio/GDAL errors for unreadable files
         raise InputError.single(source, f"cannot read the file ({type(e).__name__}): {e}") from None
     return gdf, list(range(1, len(gdf) + 1))
+
+
+_DECIMAL = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
+
+
+def _plain_numbers(values: pd.Series) -> NDArray[np.float64]:
+    """Plain decimal numbers of a column as floats, NaN for every other cell (blank, text,
+    full-width digits); those go through the gazetteer's reader one by one."""
+    if values.dtype.kind in "fiu":
+        return values.to_numpy(dtype=float, na_value=np.nan)
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    try:
+        arr = pa.array(values, from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # mixed cells (an XLSX column of numbers and text)
+        arr = None
+    if arr is not None and (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+        text = pc.utf8_trim_whitespace(arr)
+        plain = pc.match_substring_regex(text, _DECIMAL)
+        nums = pc.cast(pc.if_else(plain, text, pa.scalar(None, text.type)), pa.float64())
+        return nums.to_numpy(zero_copy_only=False).astype(float, copy=False)
+    return pd.to_numeric(values, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
 
 
 def read_points(
@@ -1051,7 +1077,7 @@ def read_points(
             values = table[col]
             # Plain numbers in one vectorised pass; the gazetteer's reader (full-width digits from a
             # Chinese IME, blanks, text) only for what that pass could not read.
-            fast = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
+            fast = _plain_numbers(values)
             arr[:] = fast
             for i in np.flatnonzero(np.isnan(fast)):
                 v = values.iloc[i]

@@ -177,9 +177,12 @@ class DistrictPolygons(Mapping[str, tuple[str, BaseGeometry]]):
         KeyError
             When no polygon, or more than one, has that name.
         """
+
         def named(pool: Mapping[str, tuple[str, BaseGeometry]]) -> list[str]:
             return [
-                gb for gb, (n, _) in pool.items() if n == name and (city is None or CACHED_CITIES.get(gb[3:7]) == city)
+                gb
+                for gb, (n, _) in pool.items()
+                if n == name and (city is None or CACHED_CITIES.get(gb[3:7]) == city)
             ]
 
         found = named(self._cached) or (named(self._all()) if city not in CACHED_CITIES.values() else [])

@@ -60,6 +60,8 @@ from geo.plan import PLACE_KINDS
 
 __all__ = ["DEFAULT_ACCURACY_GEOMETRY_M", "DEFAULT_ACCURACY_POINT_M", "Gazetteer", "read_gazetteer"]
 
+#: How far (km) outside the region's box a gazetteer place may lie before its row is refused.
+DEFAULT_MAX_KM = 50.0
 #: Accuracy (m) given to a point without ``accuracy_m``: a coordinate picked by hand on a web map.
 DEFAULT_ACCURACY_POINT_M = 20.0
 #: Accuracy (m) given to a line or area without ``accuracy_m``: traced along a basemap, where
@@ -180,7 +182,7 @@ def read_gazetteer(
     path: str | Path,
     *,
     region_bounds: Sequence[float] | None = None,
-    max_km: float = 50.0,
+    max_km: float = DEFAULT_MAX_KM,
     strict: bool = False,
 ) -> Gazetteer:
     """Read a gazetteer file (CSV, XLSX or GeoJSON) into a layer, reporting bad rows.

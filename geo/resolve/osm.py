@@ -52,6 +52,7 @@ from ..plan import PLACE_KINDS
 
 WGS84 = "EPSG:4326"
 
+
 def _osmnx() -> Any:
     """The osmnx module, imported on first use: it takes most of a second (and pulls in
     matplotlib), which commands that never read OSM XML or fetch should not pay."""
