@@ -247,29 +247,35 @@ def query_cmd(
     with their row numbers and skipped (--strict: exit 2, nothing written).
     """
     from ..crs import _norm_crs
-    from ..query import query_plan, read_points
+    from ..query import query_plan, read_point_table
 
     try:
         suffix = _check_suffix(out_file, _QUERY_SUFFIXES)
         day = _parse_date(date)
         with progress_bar() as bar:
             t_read = bar.add_task("reading points", total=None)
-            pts, problems = read_points(points, lon_col=lon_col, lat_col=lat_col, crs=crs, date_col=date_col)
+            table, lon, lat, problems = read_point_table(
+                points, lon_col=lon_col, lat_col=lat_col, crs=crs, date_col=date_col
+            )
             bar.update(t_read, completed=1, total=1)
             _report(problems, strict)
-            if not len(pts):
+            if not len(table):
                 raise InputError.single(str(points), "no usable points in the file")
             t_build = bar.add_task("building zones", total=None)
-            refs = plan or _plans_near(_default_buffer_plans(), pts.total_bounds)
+            bounds = (lon.min(), lat.min(), lon.max(), lat.max())
+            refs = plan or _plans_near(_default_buffer_plans(), bounds)
             datas = _build_plans(refs, osm or (), gazetteer or (), zones_only=True)
             bar.update(t_build, completed=1, total=1)
-            t_query = bar.add_task("querying", total=len(pts))
+            t_query = bar.add_task("querying", total=len(table))
             result = query_plan(
-                pts,
+                (lon, lat),
                 datas,
                 day,
                 date_column=date_col,
                 progress=lambda n: bar.advance(t_query, n),
+                attributes=table,
+                # Point objects only for the formats that store geometry.
+                geometry=suffix in (".gpkg", ".parquet"),
             )
             t_write = bar.add_task(f"writing {out_file.name}", total=None)
             written = _write_result(out_file, suffix, result, wide=wide, wgs84=_norm_crs(crs) != "wgs84")
@@ -283,7 +289,7 @@ def query_cmd(
     plans = ", ".join(d.plan.id for d in datas) or "none near the points"
     also = f" (+ {', '.join(str(p) for p in written[1:])})" if len(written) > 1 else ""
     out.print(
-        f"{len(pts)} points, {hits} hits in {zones_hit} zones (plans {plans}), {nozone} points in no zone"
+        f"{len(table)} points, {hits} hits in {zones_hit} zones (plans {plans}), {nozone} points in no zone"
         f"{f', {len(problems)} rows skipped' if problems else ''} → {out_file}{also}",
         markup=False,
         highlight=False,
@@ -313,9 +319,7 @@ def _plans_near(plans: Sequence[Plan], bounds: Sequence[float]) -> list[Plan]:
     return near
 
 
-def _write_result(
-    path: Path, suffix: str, result: gpd.GeoDataFrame, *, wide: bool, wgs84: bool
-) -> list[Path]:
+def _write_result(path: Path, suffix: str, result: pd.DataFrame, *, wide: bool, wgs84: bool) -> list[Path]:
     """Write a query result (compact table + zone lookup, or --wide); the files written."""
     from ..publish.results import companion_path, result_tables, write_gpkg, write_parquet
 

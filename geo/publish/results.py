@@ -49,9 +49,9 @@ def result_tables(
 
     Parameters
     ----------
-    result : GeoDataFrame
+    result : GeoDataFrame or DataFrame
         From :func:`geo.query.query_points` (point columns, ``source_row`` if read from a file,
-        ``point_row``, ``in_zone``, zone fields, geometry).
+        ``point_row``, ``in_zone``, zone fields, and the geometry or ``lon_wgs84``/``lat_wgs84``).
     wide : bool
         One table with every zone field on every row (and ``lon_wgs84``/``lat_wgs84``).
     wgs84_columns : bool
@@ -61,16 +61,20 @@ def result_tables(
     Returns
     -------
     dict
-        ``{"query": hits}`` (GeoDataFrame, WGS84 points), plus ``"zones"`` (DataFrame, one row
-        per zone hit, sorted by ``zone_id``) unless ``wide``.
+        ``{"query": hits}`` (GeoDataFrame of WGS84 points if ``result`` has geometry), plus
+        ``"zones"`` (DataFrame, one row per zone hit, sorted by ``zone_id``) unless ``wide``.
     """
-    geom = result.geometry
-    xy = {
-        "lon_wgs84": np.round(geom.x.to_numpy(), 7),
-        "lat_wgs84": np.round(geom.y.to_numpy(), 7),
-    }
+    spatial = isinstance(result, gpd.GeoDataFrame)
+    if spatial:
+        geom = result.geometry
+        xy = {"lon_wgs84": geom.x.to_numpy(), "lat_wgs84": geom.y.to_numpy()}
+        skip = {geom.name}
+    else:  # a result made without geometry (query_points(..., geometry=False)) carries the columns
+        xy = {k: result[k].to_numpy(dtype=float) for k in ("lon_wgs84", "lat_wgs84")}
+        skip = set(xy)
+    xy = {k: np.round(v, 7) for k, v in xy.items()}
     dist = np.round(result["dist_to_place_m"].to_numpy(dtype=float), DIST_DECIMALS)
-    point_cols = [c for c in result.columns if c not in (*ZONE_FIELDS, "point_row", "in_zone", geom.name)]
+    point_cols = [c for c in result.columns if c not in (*ZONE_FIELDS, "point_row", "in_zone", *skip)]
     cols: dict[str, Any] = {c: result[c] for c in point_cols}
     if wide:
         cols["point_row"] = result["point_row"]
@@ -84,7 +88,11 @@ def result_tables(
             cols[f] = dist if f == "dist_to_place_m" else result[f]
         if wgs84_columns:
             cols.update(xy)
-    hits = gpd.GeoDataFrame(cols, geometry=geom.array, crs=result.crs, copy=False)
+    hits: pd.DataFrame = (
+        gpd.GeoDataFrame(cols, geometry=geom.array, crs=result.crs, copy=False)
+        if spatial
+        else pd.DataFrame(cols, copy=False)
+    )
     if wide:
         return {"query": hits}
     fields = [f for f in ZONE_FIELDS if f != "dist_to_place_m"]

@@ -563,6 +563,9 @@ def csv_frame(text: str, source: str) -> tuple[list[str], pd.DataFrame, NDArray[
     delims = np.flatnonzero(buf == ord(delimiter))
     widths = np.bincount(np.searchsorted(newlines, delims), minlength=n_lines)[:n_lines] + 1
     width = int(widths.max())
+    regular = _arrow_csv(data, delimiter, newlines, widths)
+    if regular is not None:
+        return regular
     try:
         frame = pd.read_csv(
             io.BytesIO(data),
@@ -593,6 +596,63 @@ def csv_frame(text: str, source: str) -> tuple[list[str], pd.DataFrame, NDArray[
     body = keep[1:]
     rows = frame.iloc[body].reset_index(drop=True)
     return header, rows, (body + 1).astype(np.int64), widths[body].astype(np.int64)
+
+
+# Lines with at most this many bytes besides delimiters may be blank: checked one by one.
+_SHORT_LINE = 8
+
+
+def _arrow_csv(
+    data: bytes, delimiter: str, newlines: NDArray[np.int64], widths: NDArray[np.int64]
+) -> tuple[list[str], pd.DataFrame, NDArray[np.int64], NDArray[np.int64]] | None:
+    """:func:`csv_frame` of a regular file (every non-blank line as wide as the header, blank
+    lines truly empty) with Arrow's multi-threaded reader; None for any other file."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    n_lines = len(widths)
+    starts = np.concatenate([[0], newlines + 1])[:n_lines]
+    ends = np.concatenate([newlines, [len(data)]])[:n_lines]
+    content = (ends - starts) - (widths - 1)  # bytes that are not delimiters (\r included)
+    short = np.flatnonzero(content <= _SHORT_LINE)
+    if len(short) > 10_000:
+        return None  # many tiny lines: let pandas find the blank ones
+    blank = np.zeros(n_lines, dtype=bool)
+    for i in short:
+        line = data[starts[i] : ends[i]]
+        if not line.replace(delimiter.encode(), b"").strip():
+            if line.strip(b"\r"):
+                return None  # ",,," or spaces: Arrow would read it as a row
+            blank[i] = True
+    keep = np.flatnonzero(~blank)
+    if len(keep) < 2 or not (widths[keep] == widths[keep[0]]).all():
+        return None
+    width = int(widths[keep[0]])
+    names = [str(i) for i in range(width)]
+    try:
+        table = pacsv.read_csv(
+            io.BytesIO(data),
+            read_options=pacsv.ReadOptions(column_names=names),
+            parse_options=pacsv.ParseOptions(
+                delimiter=delimiter, quote_char=False, newlines_in_values=False, ignore_empty_lines=True
+            ),
+            convert_options=pacsv.ConvertOptions(
+                column_types=dict.fromkeys(names, pa.string()),
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+    except (pa.ArrowInvalid, ValueError):
+        return None
+    if table.num_rows != len(keep):
+        return None
+    header = [str(table.column(i)[0]) for i in range(width)]
+    body = table.slice(1)
+    rows = pd.DataFrame(
+        {i: pd.Series(body.column(i).to_pandas(), copy=False) for i in range(width)}, copy=False
+    )
+    lines = keep[1:] + 1
+    return header, rows, lines.astype(np.int64), widths[keep[1:]].astype(np.int64)
 
 
 def _frame_from_records(
