@@ -227,7 +227,8 @@ def run_case(engine: str, pts: Path, gaz: Path, out: Path, python: str, env: dic
     t0 = time.perf_counter()
     with open(os.devnull, "w") as devnull, open(out.with_suffix(".stderr"), "w") as errf:
         cmd = command(engine, pts, gaz, out, python)
-        proc = subprocess.Popen(cmd, env=env, stdout=devnull, stderr=errf)  # noqa: S603
+        # cwd outside the checkout: `python -m geo` must find geo through PYTHONPATH/the install.
+        proc = subprocess.Popen(cmd, env=env, cwd=DATA, stdout=devnull, stderr=errf)  # noqa: S603
         _, status, ru = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - t0
     busy1 = _cpu_busy_s()
@@ -251,6 +252,73 @@ def run_case(engine: str, pts: Path, gaz: Path, out: Path, python: str, env: dic
 
 
 # --------------------------------------------------------------------------------------------
+# Where the time goes: cProfile and -X importtime of one geo run
+# --------------------------------------------------------------------------------------------
+
+#: Phases of a ``geo query`` run, as (label, file suffix, function name) of the profiled call.
+PHASES = (
+    ("read points", "geo/query.py", ("read_points", "read_point_table")),
+    ("load plans (YAML)", "geo/cli/analysis.py", ("_default_buffer_plans",)),
+    ("build plans", "geo/cli/analysis.py", ("_build_plans",)),
+    ("  region polygons", "geo/regions.py", ("regions",)),
+    ("  read gazetteer", "geo/resolve/gazetteer.py", ("read_gazetteer",)),
+    ("  gazetteer candidates", "geo/resolve/resolver.py", ("_gazetteer_candidates",)),
+    ("  read OSM extract", "geo/resolve/osm.py", ("read_osm",)),
+    ("  osmnx import", "osmnx/__init__.py", ("<module>",)),
+    ("  build zones", "geo/rules.py", ("build_zones",)),
+    ("  dissolve zones", "geo/rules.py", ("dissolve_zones",)),
+    ("  spacing streets", "geo/rules.py", ("spacing_streets",)),
+    ("query", "geo/query.py", ("query_plan",)),
+    ("write result", "geo/cli/analysis.py", ("_write_tables", "_write_gpkg", "_write_result")),
+    ("whole command", "geo/cli/analysis.py", ("query_cmd",)),
+)
+
+
+def profile_geo(pts: Path, gaz: Path, env: dict, tag: str) -> dict:
+    """Cumulative seconds per phase of one ``geo query`` run under cProfile (slower than a plain
+    run), and the import time of the modules the command loads (``-X importtime``)."""
+    import pstats
+
+    prof = DATA / f"profile-{tag}.prof"
+    out = DATA / f"profile-{tag}.csv"
+    cmd = command("geo", pts, gaz, out, sys.executable)
+    cmd = [cmd[0], "-m", "cProfile", "-o", str(prof), *cmd[1:]]
+    subprocess.run(cmd, env=env, cwd=DATA, check=True, capture_output=True)  # noqa: S603
+    stats = pstats.Stats(str(prof)).stats  # type: ignore[attr-defined]
+    phases: dict[str, float] = {}
+    for label, suffix, names in PHASES:
+        total = 0.0
+        for (file, _, func), (_, _, _, cum, _) in stats.items():
+            if file.endswith(suffix) and func in names:
+                total += cum
+        phases[label] = round(total, 2)
+    imp = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", "import geo.cli, geo.query, geo.build"],
+        env=env,
+        cwd=DATA,
+        capture_output=True,
+        text=True,
+    )
+    rows = [
+        line.split("|")
+        for line in imp.stderr.splitlines()
+        if line.startswith("import time:") and line.split("|")[1].strip().isdigit()
+    ]
+    # Outermost imports (one space before the name) add up to the whole import time.
+    total_us = sum(int(r[1]) for r in rows if not r[2].startswith("  "))
+    top = sorted(((r[2].strip(), int(r[1])) for r in rows), key=lambda t: -t[1])
+    return {
+        "n_points": sum(1 for _ in open(pts, encoding="utf-8")) - 1,
+        "seconds_under_cprofile": phases,
+        "import_s": {
+            "geo.cli + geo.query + geo.build": round(total_us / 1e6, 2),
+            "slowest (cumulative)": {name: round(us / 1e6, 2) for name, us in top[:8]},
+        },
+        "loadavg": [round(v, 2) for v in os.getloadavg()],
+    }
+
+
+# --------------------------------------------------------------------------------------------
 # Main
 # --------------------------------------------------------------------------------------------
 
@@ -270,6 +338,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--geo-root", default=None, help="run `geo` from this checkout (PYTHONPATH)")
     ap.add_argument("--label", default="after", help="name of this run in the results file")
     ap.add_argument("--out", default=str(HERE / "results-cli.json"))
+    ap.add_argument(
+        "--profile",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also profile one geo run on N points (cProfile, -X importtime), before (--before-root) "
+        "and after",
+    )
+    ap.add_argument("--before-root", default=None, help="checkout of the code before the change")
     ap.add_argument("--run", nargs=4, metavar=("ENGINE", "PTS", "GAZ", "OUT"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.run:
@@ -279,13 +356,18 @@ def main(argv: list[str] | None = None) -> int:
 
     from bench_query import machine_info
 
+    DATA.mkdir(parents=True, exist_ok=True)
     engines = [e for e in args.engines.split(",") if e]
     sizes = [int(s) for s in args.sizes.split(",") if s]
     env = dict(os.environ)
     if args.geo_root:
         env["PYTHONPATH"] = str(Path(args.geo_root).resolve())
     geo_file = subprocess.run(
-        [sys.executable, "-c", "import geo; print(geo.__file__)"], env=env, capture_output=True, text=True
+        [sys.executable, "-c", "import geo; print(geo.__file__)"],
+        env=env,
+        cwd=DATA,
+        capture_output=True,
+        text=True,
     ).stdout.strip()
     info = machine_info()
     result: dict = {
@@ -329,6 +411,14 @@ def main(argv: list[str] | None = None) -> int:
         result["cases"].append(case)
         if not agree:
             print(f"checksums differ: {sums}", file=sys.stderr)
+    if args.profile:
+        pts, gaz = make_data(args.profile)
+        result["profile"] = {}
+        if args.before_root:
+            before_env = dict(os.environ, PYTHONPATH=str(Path(args.before_root).resolve()))
+            result["profile"]["before"] = profile_geo(pts, gaz, before_env, "before")
+        result["profile"][args.label] = profile_geo(pts, gaz, env, args.label)
+        print(json.dumps(result["profile"], ensure_ascii=False, indent=1))
     result["loadavg_at_end"] = [round(v, 2) for v in os.getloadavg()]
     Path(args.out).write_text(json.dumps(result, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     print(f"→ {args.out}")
