@@ -385,12 +385,12 @@ def main(argv: list[str] | None = None) -> int:
     for n in sizes:
         pts, gaz = make_data(n)
         # Warm-up (page cache, geo's region cache); not recorded.
-        run_case("geo", pts, gaz, DATA / "warm.csv", sys.executable, env)
+        run_case("geo", pts, gaz, DATA / f"warm-{args.label}.csv", sys.executable, env)
         runs: dict[str, list[dict]] = {e: [] for e in engines}
         checks: dict[str, dict] = {}
         for r in range(args.rounds):
             for e in engines:
-                out = DATA / f"res-{e}-{n}.csv"
+                out = DATA / f"res-{args.label}-{e}-{n}.csv"
                 rec = run_case(e, pts, gaz, out, sys.executable, env)
                 runs[e].append(rec)
                 print(f"{n:>8} {e:<10} round {r + 1}: {rec}", flush=True)
