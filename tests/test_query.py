@@ -294,10 +294,29 @@ def test_cli_gcj02_csv_lands_in_expected_zones(plans, geo_cli, tmp_path):
             assert rows["lon_wgs84"].iloc[0] == pytest.approx(p["lon"], abs=1e-6)
         else:
             assert list(rows["in_zone"]) == [False] and rows["zone_id"].isna().all()
-    assert {"units", "lead", "restriction", "dist_to_place_m", "phase_dates", "doc_number"} <= set(
-        table.columns
-    )
+    # Compact by default: ids, metres and units on every row; the zones' texts once per zone.
+    assert {"zone_id", "rule_id", "place_id", "units", "dist_to_place_m"} <= set(table.columns)
+    assert not {"lead", "restriction", "phase_dates", "doc_number"} & set(table.columns)
     assert table["units"].dropna().str.contains("五区城管").any()
+    d = table["dist_to_place_m"].dropna()
+    assert (d == d.round(1)).all() and (d <= 500).all()
+    zones = pd.read_csv(out.with_name("result.zones.csv"), encoding="utf-8-sig")
+    assert {"lead", "restriction", "phase_dates", "doc_number", "units"} <= set(zones.columns)
+    assert set(zones["zone_id"]) == set(table["zone_id"].dropna())
+    # --wide: every zone field on every row, the same hits.
+    wide_out = tmp_path / "wide.csv"
+    res = geo_cli("query", str(src), "--crs", "gcj02", "--wide", "--out", str(wide_out))
+    assert res.returncode == 0, res.stderr
+    wide = pd.read_csv(wide_out, encoding="utf-8-sig", dtype={"id": str})
+    assert {"units", "lead", "restriction", "dist_to_place_m", "phase_dates", "doc_number"} <= set(
+        wide.columns
+    )
+    pd.testing.assert_frame_equal(wide[table.columns], table)
+    by_zone = zones.set_index("zone_id")
+    for col in ("lead", "restriction", "doc_number"):
+        hit = wide[wide["in_zone"]]
+        looked_up = by_zone.loc[hit["zone_id"], col].fillna("").to_numpy()
+        assert (hit[col].fillna("").to_numpy() == looked_up).all()
 
 
 def test_cli_gbk_chinese_columns_bad_rows_xlsx(plans, geo_cli, tmp_path):
@@ -359,15 +378,14 @@ def test_cli_write_failure_leaves_no_partial_file(plans, tmp_path, monkeypatch):
     out = tmp_path / "result.csv"
     out.write_text("previous", encoding="utf-8")
 
-    import geo.publish.files as files
-    from geo._io import atomic_path
+    def broken(table, sink, *args, **kw):  # the writer dies half-way: part of the file is on disk
+        sink.write(b"half a table")
+        sink.flush()
+        raise OSError("disk full")
 
-    def broken(path, data):  # the writer dies half-way: part of the file is on disk
-        with atomic_path(path) as tmp:
-            tmp.write_bytes(data[: len(data) // 2])
-            raise OSError("disk full")
+    import pyarrow.csv
 
-    monkeypatch.setattr(files, "write_bytes", broken)
+    monkeypatch.setattr(pyarrow.csv, "write_csv", broken)
     result = CliRunner().invoke(app, ["query", str(src), "--plan", "002", "--out", str(out)])
     assert isinstance(result.exception, OSError)
     assert out.read_text(encoding="utf-8") == "previous"

@@ -28,7 +28,9 @@ XLSX_MAX_ROWS = 1_048_575
 MAX_SNAP_M = 1000.0
 
 _TABLE_SUFFIXES = (".csv", ".xlsx")
-_QUERY_SUFFIXES = (".csv", ".xlsx", ".gpkg")
+_QUERY_SUFFIXES = (".csv", ".xlsx", ".gpkg", ".parquet")
+#: Bad rows printed one by one before the rest are counted in one summary line.
+MAX_WARNINGS = 20
 
 LonOpt = Annotated[
     str | None,
@@ -92,9 +94,10 @@ def _parse_date(value: str | None) -> dt.date | None:
 
 
 def _build_plans(
-    refs: Sequence[str | Plan], osm: Sequence[Path], gazetteers: Sequence[Path]
+    refs: Sequence[str | Plan], osm: Sequence[Path], gazetteers: Sequence[Path], *, zones_only: bool = False
 ) -> list[PlanData]:
-    """Build plans (ids, files or loaded plans), loading each region's sources once."""
+    """Build plans (ids, files or loaded plans), loading each region's sources once
+    (``zones_only``: skip the dissolved zones and spacing streets, as a query needs neither)."""
     from ..build import build_plan
     from ..plan import Plan, get_plan
     from ..regions import get_region
@@ -107,9 +110,17 @@ def _build_plans(
         region = get_region(plan.document.region)
         if region.id not in sources:
             src, problems = build_sources(region, osm=osm, gazetteers=gazetteers)
-            _print_problems(problems)
+            _print_problems(problems[:MAX_WARNINGS])
+            if len(problems) > MAX_WARNINGS:
+                err.print(
+                    f"warning: {len(problems) - MAX_WARNINGS} more bad gazetteer rows for {region.name} "
+                    f"(first {MAX_WARNINGS} shown)",
+                    markup=False,
+                    highlight=False,
+                )
             sources[region.id] = src
-        datas.append(build_plan(plan, osm=osm, gazetteers=gazetteers, sources=sources[region.id]))
+        src = sources[region.id]
+        datas.append(build_plan(plan, osm=osm, gazetteers=gazetteers, sources=src, zones_only=zones_only))
     if any(d.schematic for d in datas):
         schematic_note()
     return datas
@@ -168,17 +179,24 @@ def _report(problems, strict: bool) -> None:
         return
     if strict:
         _fail_input(InputError(list(problems)))
-    for p in problems:
+    for p in problems[:MAX_WARNINGS]:
         err.print(f"warning: {p} (row skipped)", markup=False, highlight=False)
+    if len(problems) > MAX_WARNINGS:
+        err.print(
+            f"warning: {len(problems) - MAX_WARNINGS} more bad rows skipped (first {MAX_WARNINGS} shown; "
+            "--strict lists them all)",
+            markup=False,
+            highlight=False,
+        )
 
 
-def _warn_null_island(pts: gpd.GeoDataFrame, source: Path) -> None:
+def _warn_null_island(table: pd.DataFrame, lon, lat, source: Path) -> None:
     """Warn once about points at exactly 0,0: almost always blank coordinates saved as zeros."""
-    if not len(pts):
+    if not len(table):
         return
-    at_zero = (pts.geometry.x == 0) & (pts.geometry.y == 0)
+    at_zero = (lon == 0) & (lat == 0)
     if at_zero.any():
-        rows = pts.loc[at_zero, "source_row"].head(5).astype(str) if "source_row" in pts else []
+        rows = table.loc[at_zero, "source_row"].head(5).astype(str) if "source_row" in table else []
         more = " …" if at_zero.sum() > 5 else ""
         err.print(
             f"warning: {source}: {int(at_zero.sum())} point(s) at exactly 0,0 "
@@ -211,13 +229,19 @@ def query_cmd(
     out_file: Annotated[
         Path,
         typer.Option(
-            "--out", "-o", help="Result: .csv (UTF-8 with BOM), .xlsx or .gpkg; replaced atomically."
+            "--out",
+            "-o",
+            help="Result: .csv (UTF-8 with BOM; the zone lookup goes to <name>.zones.csv), .xlsx "
+            "(sheets query, zones), .gpkg (layers query, zones) or .parquet (GeoParquet; "
+            "<name>.zones.parquet); replaced atomically.",
         ),
     ],
     plan: Annotated[
         list[str] | None,
         typer.Option(
-            "--plan", help="Plan id or YAML file; repeatable (default: every bundled plan with zones)."
+            "--plan",
+            help="Plan id or YAML file; repeatable (default: every bundled plan with zones whose "
+            "region is near the points).",
         ),
     ] = None,
     lon_col: LonOpt = None,
@@ -230,6 +254,14 @@ def query_cmd(
         str | None,
         typer.Option("--date-col", help="Column with each point's own date; overrides --date where filled."),
     ] = None,
+    wide: Annotated[
+        bool,
+        typer.Option(
+            "--wide",
+            help="One table with every zone field (restriction, 牵头 units, phases, 文号 …) on every "
+            "row, instead of the compact table and its zone lookup.",
+        ),
+    ] = False,
     osm: OsmOpt = None,
     gazetteer: GazOpt = None,
     strict: StrictOpt = False,
@@ -237,59 +269,119 @@ def query_cmd(
     """Which rule zones contain each point, and who is responsible there.
 
     Writes one row per (point, zone) hit with the point's own columns,
-    point_row (0-based) and source_row (the row in POINTS), and the zone's
-    rule, restriction, place, rule distance, metres from the point to the
-    place (dist_to_place_m), 牵头/责任 units, phases and 文号; a point in no zone
-    gets one row with in_zone false. Multi-valued fields are joined with ';'.
+    source_row (the row in POINTS), in_zone, zone_id, plan_id, rule_id,
+    place_id, metres from the point to the place (dist_to_place_m, 0.1 m)
+    and the responsible units; a point in no zone gets one row with in_zone
+    false. The zones' texts (rule distance, restriction, place name, 牵头
+    units, phases, 文号) are written once per zone in a lookup (zones), or on
+    every row with --wide. Multi-valued fields are joined with ';'.
     Bad rows (empty, not numbers, out of range, lat/lon swapped) are reported
     with their row numbers and skipped (--strict: exit 2, nothing written).
     """
-    from ..query import query_plan, read_points
+    from ..crs import _norm_crs
+    from ..query import query_plan, read_point_table
 
     try:
         suffix = _check_suffix(out_file, _QUERY_SUFFIXES)
         day = _parse_date(date)
         with progress_bar() as bar:
             t_read = bar.add_task("reading points", total=None)
-            pts, problems = read_points(points, lon_col=lon_col, lat_col=lat_col, crs=crs, date_col=date_col)
+            table, lon, lat, problems = read_point_table(
+                points, lon_col=lon_col, lat_col=lat_col, crs=crs, date_col=date_col
+            )
             bar.update(t_read, completed=1, total=1)
             _report(problems, strict)
-            _warn_null_island(pts, points)
-            if not len(pts):
+            _warn_null_island(table, lon, lat, points)
+            if not len(table):
                 raise InputError.single(str(points), "no usable points in the file")
             t_build = bar.add_task("building zones", total=None)
-            datas = _build_plans(plan or _default_buffer_plans(), osm or (), gazetteer or ())
+            bounds = (lon.min(), lat.min(), lon.max(), lat.max())
+            refs = plan or _plans_near(_default_buffer_plans(), bounds)
+            datas = _build_plans(refs, osm or (), gazetteer or (), zones_only=True)
             bar.update(t_build, completed=1, total=1)
-            t_query = bar.add_task("querying", total=len(pts))
+            t_query = bar.add_task("querying", total=len(table))
             result = query_plan(
-                pts,
+                (lon, lat),
                 datas,
                 day,
                 date_column=date_col,
                 progress=lambda n: bar.advance(t_query, n),
+                attributes=table,
+                # Point objects only for the formats that store geometry.
+                geometry=suffix in (".gpkg", ".parquet"),
             )
             t_write = bar.add_task(f"writing {out_file.name}", total=None)
             when = _file_date([d.plan for d in datas])
-            if suffix == ".gpkg":
-                _write_gpkg(out_file, {"query": result}, when)
-            else:
-                flat = result.copy()
-                flat["lon_wgs84"] = result.geometry.x.round(7)
-                flat["lat_wgs84"] = result.geometry.y.round(7)
-                _write_tables(out_file, {"query": flat}, when)
+            written = _write_result(
+                out_file, suffix, result, when, wide=wide, wgs84=_norm_crs(crs) != "wgs84"
+            )
             bar.update(t_write, completed=1, total=1)
     except InputError as exc:
         _fail_input(exc)
-    hits = int(result["in_zone"].sum())
-    nozone = int((~result["in_zone"]).sum())
-    zones_hit = result.loc[result["in_zone"], "zone_id"].nunique()
-    plans = ", ".join(d.plan.id for d in datas)
+    in_zone = result["in_zone"].to_numpy()
+    hits = int(in_zone.sum())
+    nozone = len(in_zone) - hits
+    zones_hit = result["zone_id"].nunique()
+    plans = ", ".join(d.plan.id for d in datas) or "none near the points"
+    also = f" (+ {', '.join(str(p) for p in written[1:])})" if len(written) > 1 else ""
     out.print(
-        f"{len(pts)} points, {hits} hits in {zones_hit} zones (plans {plans}), {nozone} points in no zone"
-        f"{f', {len(problems)} rows skipped' if problems else ''} → {out_file}",
+        f"{len(table)} points, {hits} hits in {zones_hit} zones (plans {plans}), {nozone} points in no zone"
+        f"{f', {len(problems)} rows skipped' if problems else ''} → {out_file}{also}",
         markup=False,
         highlight=False,
     )
+
+
+def _plans_near(plans: Sequence[Plan], bounds: Sequence[float]) -> list[Plan]:
+    """The plans whose region lies within reach of the points' box.
+
+    Reach: the gazetteer's screening distance (places more than 50 km outside a region are
+    refused) plus the plan's largest rule distance, so no zone a plan could draw is left out.
+    """
+    from ..regions import get_region
+    from ..resolve.gazetteer import DEFAULT_MAX_KM
+
+    if not plans:
+        return []
+    px0, py0, px1, py1 = (float(v) for v in bounds)
+    near = []
+    for p in plans:
+        rx0, ry0, rx1, ry1 = get_region(p.document.region).boundary.bounds
+        reach_m = DEFAULT_MAX_KM * 1000 + max((r.distance_m or 0 for r in p.rules), default=0)
+        dlat = reach_m / 110_000  # a degree of latitude is ≥ 110.5 km
+        dlon = reach_m / (110_000 * math.cos(math.radians(min(max(abs(ry0), abs(ry1)) + dlat, 89))))
+        if px0 <= rx1 + dlon and rx0 - dlon <= px1 and py0 <= ry1 + dlat and ry0 - dlat <= py1:
+            near.append(p)
+    return near
+
+
+def _write_result(
+    path: Path, suffix: str, result: pd.DataFrame, when: dt.date, *, wide: bool, wgs84: bool
+) -> list[Path]:
+    """Write a query result (compact table + zone lookup, or --wide); the files written, their
+    metadata dated ``when`` so reruns are byte-identical."""
+    from ..publish.results import companion_path, result_tables, write_gpkg, write_parquet
+
+    tables = result_tables(result, wide=wide, wgs84_columns=wgs84)
+    if suffix == ".gpkg":
+        return [write_gpkg(tables, path, when)]
+    if suffix == ".parquet":
+        write_parquet(tables, path)
+        return [path] + [path.with_name(f"{path.stem}.{n}.parquet") for n in list(tables)[1:]]
+    if suffix == ".xlsx":
+        _write_tables(path, tables, when)
+        return [path]
+    written = []
+    for i, (name, frame) in enumerate(tables.items()):
+        target = path if i == 0 else companion_path(path, name)
+        written.append(_write_csv(frame, target))
+    return written
+
+
+def _write_csv(frame: pd.DataFrame, path: Path) -> Path:
+    from ..publish.results import write_csv
+
+    return write_csv(frame, path)
 
 
 # --------------------------------------------------------------------------------------------

@@ -243,7 +243,7 @@ def layer_frames(data: PlanData) -> dict[str, gpd.GeoDataFrame]:
 
 
 @contextlib.contextmanager
-def _gdal_options(**options: str) -> Iterator[None]:
+def gdal_options(**options: str) -> Iterator[None]:
     import pyogrio
 
     old = {k: pyogrio.get_gdal_config_option(k) for k in options}
@@ -271,7 +271,7 @@ def write_gpkg(
     from .qgis import write_layer_styles
 
     stamp = f"{date.isoformat()}T00:00:00.000Z"
-    with _gdal_options(OGR_CURRENT_DATE=stamp), atomic_path(path, suffix=".gpkg") as tmp:
+    with gdal_options(OGR_CURRENT_DATE=stamp), atomic_path(path, suffix=".gpkg") as tmp:
         for i, (name, df) in enumerate(frames.items()):
             title = LAYER_TITLES.get(name, name)
             _write_ogr(df, tmp, name, "GPKG", append=i > 0, layer_options={"IDENTIFIER": title})

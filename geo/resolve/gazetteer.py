@@ -49,6 +49,7 @@ import numpy as np
 import pandas as pd
 import shapely
 from charset_normalizer import from_bytes
+from numpy.typing import NDArray
 from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
@@ -59,6 +60,8 @@ from geo.plan import PLACE_KINDS
 
 __all__ = ["DEFAULT_ACCURACY_GEOMETRY_M", "DEFAULT_ACCURACY_POINT_M", "Gazetteer", "read_gazetteer"]
 
+#: How far (km) outside the region's box a gazetteer place may lie before its row is refused.
+DEFAULT_MAX_KM = 50.0
 #: Accuracy (m) given to a point without ``accuracy_m``: a coordinate picked by hand on a web map.
 DEFAULT_ACCURACY_POINT_M = 20.0
 #: Accuracy (m) given to a line or area without ``accuracy_m``: traced along a basemap, where
@@ -179,7 +182,7 @@ def read_gazetteer(
     path: str | Path,
     *,
     region_bounds: Sequence[float] | None = None,
-    max_km: float = 50.0,
+    max_km: float = DEFAULT_MAX_KM,
     strict: bool = False,
 ) -> Gazetteer:
     """Read a gazetteer file (CSV, XLSX or GeoJSON) into a layer, reporting bad rows.
@@ -499,8 +502,7 @@ def csv_records(text: str, source: str) -> Iterator[tuple[int, list[str]]]:
     InputError
         When the text is not parseable CSV, naming the line.
     """
-    first = next((ln for ln in text.splitlines() if ln.strip()), "")
-    delimiter = max(",\t;", key=lambda d: (first.count(d), d == ","))
+    delimiter = _delimiter(text)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     while True:
         start = reader.line_num + 1  # the physical line the next record starts on
@@ -512,6 +514,165 @@ def csv_records(text: str, source: str) -> Iterator[tuple[int, list[str]]]:
             raise InputError.single(source, f"cannot parse the CSV: {err}", line=start) from None
         if not all(_blank(c) for c in cells):
             yield start, cells
+
+
+def _delimiter(text: str) -> str:
+    """The delimiter the first non-blank line uses most (comma by default)."""
+    head = text[: 1 << 16].splitlines()  # the first line is near the start: no need to split it all
+    first = next((ln for ln in head[:-1] if ln.strip()), None)
+    if first is None:
+        first = next((ln for ln in text.splitlines() if ln.strip()), "")
+    return max(",\t;", key=lambda d: (first.count(d), d == ","))
+
+
+def csv_frame(text: str, source: str) -> tuple[list[str], pd.DataFrame, NDArray[np.int64], NDArray[np.int64]]:
+    """The non-blank records of CSV text as one frame of text columns, read by pandas' C parser.
+
+    The same records, cells and line numbers as :func:`csv_records`, for files of millions of
+    rows: line numbers and field counts come from numpy over the bytes, blank rows are found
+    column by column. Text with quote characters (a quoted field may span lines) or lone ``\\r``
+    line ends goes through :func:`csv_records` instead, which counts lines exactly.
+
+    Returns
+    -------
+    header : list of str
+        The first non-blank record's cells.
+    rows : DataFrame
+        The later non-blank records, one text column per field position (``0 … w-1``, ``w`` the
+        widest record); cells past a record's end are ``""``.
+    lines : ndarray of int64
+        Physical line each record of ``rows`` starts on (1-based).
+    widths : ndarray of int64
+        Number of fields of each record of ``rows``.
+
+    Raises
+    ------
+    InputError
+        When the text is empty or not parseable CSV, naming the line.
+    """
+    delimiter = _delimiter(text)
+    data = text.encode("utf-8")
+    if b'"' in data or (b"\r" in data and data.count(b"\r") != data.count(b"\r\n")):
+        return _frame_from_records(csv_records(text, source))
+    buf = np.frombuffer(data, dtype=np.uint8)
+    newlines = np.flatnonzero(buf == 10)
+    n_lines = len(newlines) + (1 if len(data) and data[-1:] != b"\n" else 0)
+    if n_lines == 0:
+        return _frame_from_records(iter(()))
+    # Fields per physical line: delimiters on it, plus one.
+    delims = np.flatnonzero(buf == ord(delimiter))
+    widths = np.bincount(np.searchsorted(newlines, delims), minlength=n_lines)[:n_lines] + 1
+    width = int(widths.max())
+    regular = _arrow_csv(data, delimiter, newlines, widths)
+    if regular is not None:
+        return regular
+    try:
+        frame = pd.read_csv(
+            io.BytesIO(data),
+            sep=delimiter,
+            header=None,
+            names=list(range(width)),
+            dtype=str,
+            na_filter=False,
+            skip_blank_lines=False,
+            quoting=csv.QUOTE_NONE,
+            engine="c",
+            encoding="utf-8",
+        )
+    except (pd.errors.ParserError, ValueError):
+        return _frame_from_records(csv_records(text, source))
+    if len(frame) != n_lines:  # the parser saw other line ends than numpy did: count exactly
+        return _frame_from_records(csv_records(text, source))
+    blank = np.ones(len(frame), dtype=bool)
+    for c in frame.columns:
+        col = frame[c]
+        blank &= (col.str.strip() == "").to_numpy(dtype=bool, na_value=True)
+    keep = np.flatnonzero(~blank)
+    if not len(keep):
+        return _frame_from_records(iter(()))
+    head = int(keep[0])
+    hw = int(widths[head])
+    header = [str(v) for v in frame.iloc[head, :hw].tolist()]
+    body = keep[1:]
+    rows = frame.iloc[body].reset_index(drop=True)
+    return header, rows, (body + 1).astype(np.int64), widths[body].astype(np.int64)
+
+
+# Lines with at most this many bytes besides delimiters may be blank: checked one by one.
+_SHORT_LINE = 8
+
+
+def _arrow_csv(
+    data: bytes, delimiter: str, newlines: NDArray[np.int64], widths: NDArray[np.int64]
+) -> tuple[list[str], pd.DataFrame, NDArray[np.int64], NDArray[np.int64]] | None:
+    """:func:`csv_frame` of a regular file (every non-blank line as wide as the header, blank
+    lines truly empty) with Arrow's multi-threaded reader; None for any other file."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    n_lines = len(widths)
+    starts = np.concatenate([[0], newlines + 1])[:n_lines]
+    ends = np.concatenate([newlines, [len(data)]])[:n_lines]
+    content = (ends - starts) - (widths - 1)  # bytes that are not delimiters (\r included)
+    short = np.flatnonzero(content <= _SHORT_LINE)
+    if len(short) > 10_000:
+        return None  # many tiny lines: let pandas find the blank ones
+    blank = np.zeros(n_lines, dtype=bool)
+    for i in short:
+        line = data[starts[i] : ends[i]]
+        if not line.replace(delimiter.encode(), b"").strip():
+            if line.strip(b"\r"):
+                return None  # ",,," or spaces: Arrow would read it as a row
+            blank[i] = True
+    keep = np.flatnonzero(~blank)
+    if len(keep) < 2 or not (widths[keep] == widths[keep[0]]).all():
+        return None
+    width = int(widths[keep[0]])
+    names = [str(i) for i in range(width)]
+    try:
+        table = pacsv.read_csv(
+            io.BytesIO(data),
+            read_options=pacsv.ReadOptions(column_names=names),
+            parse_options=pacsv.ParseOptions(
+                delimiter=delimiter, quote_char=False, newlines_in_values=False, ignore_empty_lines=True
+            ),
+            convert_options=pacsv.ConvertOptions(
+                column_types=dict.fromkeys(names, pa.string()),
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+    except (pa.ArrowInvalid, ValueError):
+        return None
+    if table.num_rows != len(keep):
+        return None
+    header = [str(table.column(i)[0]) for i in range(width)]
+    body = table.slice(1)
+    rows = pd.DataFrame(
+        {i: pd.Series(body.column(i).to_pandas(), copy=False) for i in range(width)}, copy=False
+    )
+    lines = keep[1:] + 1
+    return header, rows, lines.astype(np.int64), widths[keep[1:]].astype(np.int64)
+
+
+def _frame_from_records(
+    records: Iterator[tuple[int, list[str]]],
+) -> tuple[list[str], pd.DataFrame, NDArray[np.int64], NDArray[np.int64]]:
+    header: list[str] | None = None
+    cells: list[list[str]] = []
+    lines: list[int] = []
+    for start, rec in records:
+        if header is None:
+            header = rec
+            continue
+        cells.append(rec)
+        lines.append(start)
+    if header is None:
+        return [], pd.DataFrame(), np.empty(0, np.int64), np.empty(0, np.int64)
+    widths = np.array([len(c) for c in cells], dtype=np.int64)
+    width = max(int(widths.max()) if len(widths) else 0, len(header))
+    frame = pd.DataFrame([c + [""] * (width - len(c)) for c in cells], columns=list(range(width)), dtype=str)
+    return header, frame, np.array(lines, dtype=np.int64), widths
 
 
 def _read_csv(path: Path, source: str) -> tuple[list[_Row], str]:

@@ -42,11 +42,9 @@ from xml.sax import SAXException
 
 import geopandas as gpd
 import numpy as np
-import osmnx as ox
 import pandas as pd
 import requests  # osmnx's HTTP client: its proxy rules are the ones that apply
 import shapely
-from osmnx._errors import InsufficientResponseError, ResponseStatusCodeError
 from shapely.geometry import LineString, Polygon
 
 from .. import settings
@@ -54,6 +52,22 @@ from ..errors import GeoError, InputError
 from ..plan import PLACE_KINDS
 
 WGS84 = "EPSG:4326"
+
+
+def _osmnx() -> Any:
+    """The osmnx module, imported on first use: it takes most of a second (and pulls in
+    matplotlib), which commands that never read OSM XML or fetch should not pay."""
+    import osmnx
+
+    return osmnx
+
+
+def __getattr__(name: str) -> Any:
+    # ``osm.ox`` still names osmnx for callers (and tests) that reach it through this module.
+    if name == "ox":
+        return _osmnx()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 #: The osmnx ``tags`` filter for the places the plans name. osmnx ORs its filters key by key,
 #: so this is a superset: :func:`kind_of` makes the exact decision (names required, kindergartens
@@ -531,7 +545,7 @@ def _read_features(xml_path: Path, tags: dict[str, bool | str | list[str]], disp
     from osmnx import features as ox_features
 
     if not (hasattr(_osm_xml, "_overpass_json_from_xml") and hasattr(ox_features, "_create_gdf")):
-        return ox.features_from_xml(xml_path, tags=tags)  # pragma: no cover - other osmnx layout
+        return _osmnx().features_from_xml(xml_path, tags=tags)  # pragma: no cover - other osmnx layout
     response = _osm_xml._overpass_json_from_xml(Path(xml_path), "utf-8")
     response["elements"] = _drop_bad_nodes(response.get("elements", []), display)
     gdf = ox_features._create_gdf([response], Polygon(), tags)
@@ -539,6 +553,8 @@ def _read_features(xml_path: Path, tags: dict[str, bool | str | list[str]], disp
 
 
 def _features_from_xml(xml_path: Path, fmt: str, display: str) -> gpd.GeoDataFrame:
+    from osmnx._errors import InsufficientResponseError
+
     tags: dict[str, bool | str | list[str]] = {**POI_TAGS, "highway": True}
     try:
         with warnings.catch_warnings():
@@ -734,6 +750,7 @@ def _osmnx_settings(cache_root: Path, timeout: float) -> Iterator[None]:
         "cache_folder": str(cache_root / "osmnx"),
         "use_cache": True,
     }
+    ox = _osmnx()
     saved = {k: getattr(ox.settings, k) for k in wanted}
     for k, v in wanted.items():
         setattr(ox.settings, k, v)
@@ -806,6 +823,9 @@ def fetch(
 
     root = Path(cache_dir) if cache_dir is not None else settings.cache_dir()
     out_dir = root / "fetch" / _slug(region)
+    ox = _osmnx()
+    from osmnx._errors import InsufficientResponseError, ResponseStatusCodeError
+
     tags: dict[str, bool | str | list[str]] = {**POI_TAGS, "highway": True}
     try:
         with _osmnx_settings(root, timeout):

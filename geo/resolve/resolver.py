@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import geopandas as gpd
 import pandas as pd
+import shapely
 from shapely.geometry.base import BaseGeometry
 
 from ..errors import GeoError
@@ -98,22 +99,14 @@ def _osm_candidates(data, epsg: int) -> list[Candidate]:
 
 def _gazetteer_candidates(layer: gpd.GeoDataFrame, epsg: int) -> list[Candidate]:
     geoms = _to_metric(layer, epsg)
-    out = []
-    for (_, row), g in zip(layer.iterrows(), geoms, strict=True):
-        kind = None if pd.isna(row["kind"]) else str(row["kind"])
-        is_street = kind == "street" or g.geom_type in ("LineString", "MultiLineString")
-        out.append(
-            Candidate(
-                str(row["name"]),
-                kind,
-                g,
-                "gazetteer",
-                str(row["source_ref"]),
-                float(row["accuracy_m"]),
-                is_street,
-            )
+    kinds = [None if pd.isna(k) else str(k) for k in layer["kind"].astype(object)]
+    lines = shapely.get_type_id(geoms.array) if len(layer) else []
+    return [
+        Candidate(str(name), kind, g, "gazetteer", str(ref), float(acc), kind == "street" or t in (1, 5))
+        for name, kind, g, ref, acc, t in zip(
+            layer["name"], kinds, geoms, layer["source_ref"], layer["accuracy_m"], lines, strict=True
         )
-    return out
+    ]
 
 
 def build_sources(
