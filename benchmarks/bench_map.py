@@ -137,7 +137,8 @@ def write_pages(n: int, folder: Path) -> tuple[dict, dict]:
     figs["folium_geojson"] = {"write_s": time.perf_counter() - t}
 
     t = time.perf_counter()
-    m = folium.Map(location=centre, zoom_start=12, tiles=None, max_zoom=18)
+    m = folium.Map(location=centre, zoom_start=12, tiles=None)
+    m.options["max_zoom"] = 18  # the cluster plugin needs it; with no tile layer folium sets none
     # Leaflet's default marker (folium's default callback wants Font Awesome markers).
     callback = "function (row) { return L.marker(new L.LatLng(row[0], row[1])); }"
     coords = list(zip(pts.geometry.y.round(6), pts.geometry.x.round(6), strict=True))

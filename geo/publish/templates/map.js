@@ -860,10 +860,12 @@ var CGT = (function () {
     map.on('resize', C.updateLabels);
     C.holdBulk = false;
     C.setPhase(opt.phase || '');
+    C.timing.phase = performance.now() - t0;
     C.ready = true;
     // Slide the panel only once the page stands (the opening view measures where it is).
     setTimeout(function () { container.classList.add('cgt-anim'); }, 0);
     C.updateLabels();
+    C.timing.labels = performance.now() - t0;
   };
 
   // The opening view: every feature inside the part of the map no furniture covers.
