@@ -322,7 +322,11 @@ def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
             continue
         if isinstance(s.dtype, pd.CategoricalDtype):
             s = s.astype(object)
-        hit = s.map(lambda v: isinstance(v, str) and v.startswith(FORMULA_STARTS)).astype(bool)
+        try:
+            hit = s.str.startswith(FORMULA_STARTS, na=False)
+        except AttributeError:  # no text in the column at all
+            continue
+        hit = hit.fillna(False).astype(bool)
         if hit.any():
             s = s.astype(object).where(~hit, "'" + s.where(hit, ""))
         out[col] = s
