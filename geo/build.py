@@ -16,7 +16,7 @@ import pandas as pd
 from .plan import Plan
 from .regions import Region, get_region
 from .resolve import Sources, build_sources, resolve_plan
-from .rules import build_zones, dissolve_zones, load_network, spacing_streets
+from .rules import build_zones, dissolve_zones, load_network, outside_region, spacing_streets
 
 
 @dataclass
@@ -41,7 +41,9 @@ class PlanData:
         Places of the kinds the plan's rules target that the plan does not name (every school,
         market … of the region, from every source).
     unresolved : DataFrame
-        Places that could not be placed: ``plan, place_id, name, reason, candidates``.
+        Places that could not be placed, and the user's places a kind rule would reach but that
+        lie outside the region (with their distance to it): ``plan, place_id, name, reason,
+        candidates``.
     problems : list
         Bad gazetteer rows (skipped).
     """
@@ -102,6 +104,9 @@ def build_plan(
         network = load_network(files, sources.epsg)
     zones = build_zones(plan, places, sources.pois, sources.epsg, boundary=region.boundary, network=network)
     dissolved = dissolve_zones(zones, sources.epsg)
+    outside = outside_region(plan, sources.pois, region.boundary, sources.epsg, region.name)
+    if len(outside):
+        unresolved = pd.concat([unresolved, outside], ignore_index=True)
     spacing = spacing_streets(plan, places, sources.streets, region.boundary)
     named_ids = set(places["id"])
     kind_places = zones.drop_duplicates("place_id")

@@ -153,7 +153,7 @@ def _summary(data: PlanData) -> dict[str, Any]:
     doc = data.plan.document
     return {
         "id": data.plan.id,
-        "doc_number": doc.doc_number,
+        "doc_number": doc.doc_label,
         "title": doc.title,
         "issuer": doc.issuer,
         "issued": doc.issued.isoformat() if doc.issued else "",

@@ -28,7 +28,7 @@ def plans_cmd() -> None:
         d = p.document
         table.add_row(
             p.id,
-            d.doc_number,
+            d.doc_label,
             d.issuer,
             str(d.issued or "—"),
             str(len(p.phases)),

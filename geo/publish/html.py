@@ -382,16 +382,16 @@ def _phase_dict(plan: Plan) -> dict[str, dict[str, Any]]:
             "plan": plan.id,
             "id": p.id,
             "name": p.name,
-            "start": p.start.isoformat(),
+            "start": p.start.isoformat() if p.start else "",
             "end": p.end.isoformat() if p.end else "",
+            "dates": p.dates_text,
         }
         for p in plan.phases
     }
 
 
 def _phase_text(ph: dict[str, Any]) -> str:
-    dates = f"{ph['start']} 至 {ph['end']}" if ph["end"] else f"{ph['start']} 起（长期）"
-    return f"{ph['name']}（{dates}）"
+    return f"{ph['name']}（{ph['dates']}）"
 
 
 def _rule_title(rule) -> str:
@@ -618,7 +618,7 @@ class _Builder:
                     subtitle += " · 规则适用的同类地点"
                 popup: list[str | int] = [self._head(title, subtitle)]
                 info = [
-                    ("方案文号", esc(doc.doc_number)),
+                    ("方案文号", esc(doc.doc_label)),
                     ("实施阶段", self._phases_html(plan, phase_ids)),
                     ("批次", esc(_batch_text(row.get("batch")))),
                     (
@@ -735,7 +735,7 @@ class _Builder:
                     ("适用对象", esc(f"{obj}（{pk_label}）")),
                     ("距离", esc(f"{_fmt_m(r.distance_m)} 米，{METRIC_LABELS.get(r.metric, r.metric)}")),
                     ("管控要求", esc(r.restriction)),
-                    ("方案文号", esc(plan.document.doc_number)),
+                    ("方案文号", esc(plan.document.doc_label)),
                     ("实施阶段", self._phases_html(plan, list(r.phases))),
                     (
                         "牵头单位",
@@ -797,7 +797,7 @@ class _Builder:
                     ("间距要求", esc(f"每 {_fmt_m(r.distance_m)} 米至少 1 处")),
                     ("管控要求", esc(r.restriction)),
                     ("比例要求", esc(share)),
-                    ("方案文号", esc(plan.document.doc_number)),
+                    ("方案文号", esc(plan.document.doc_label)),
                     ("实施阶段", self._phases_html(plan, list(r.phases))),
                     (
                         "牵头单位",
@@ -853,7 +853,7 @@ class _Builder:
             "fillOpacity": 1.0 if offline else 0,
             "interactive": False,
         }
-        names = "、".join(r.name for r in seen.values())
+        names = "、".join(r.boundary_label for r in seen.values())
         sw = _svg("line", BOUNDARY_COLOR, weight=2.5, dash="6 3 2 3")
         group = self.groups["zzz:boundary"] = _Group(
             label=f"行政区界（{names}）", swatch=sw, z=0, interactive=False
@@ -957,9 +957,9 @@ def _panel_html(b: _Builder, initial: str) -> str:
     )
     for d in b.datas:
         if b.multi:
-            parts.append(f'<div class="cgt-phase-plan">{esc(d.plan.document.doc_number)}</div>')
+            parts.append(f'<div class="cgt-phase-plan">{esc(d.plan.document.doc_label)}</div>')
         for ph in _phase_dict(d.plan).values():
-            dates = f"{ph['start']} 至 {ph['end']}" if ph["end"] else f"{ph['start']} 起（长期）"
+            dates = ph["dates"]
             on = ' cgt-active" aria-checked="true' if ph["k"] == initial else '" aria-checked="false'
             parts.append(
                 f'<button type="button" role="radio" class="cgt-phase{on}" data-phase="{esc(ph["k"])}">'
@@ -975,7 +975,7 @@ def _panel_html(b: _Builder, initial: str) -> str:
         else:
             parts.append("<h2>方案概要</h2>")
         rows = [
-            ("文号", doc.doc_number),
+            ("文号", doc.doc_label),
             ("发文单位", doc.issuer),
             ("成文日期", doc.issued.isoformat() if doc.issued else "未载明"),
             ("适用区域", doc.region),
@@ -1237,7 +1237,7 @@ var CGT = (function () {
     });
     var status = document.getElementById('cgt-phase-status');
     if (status) {
-      var what = sel ? '当前：' + sel.name + '（' + sel.start + ' 至 ' + (sel.end || '长期') + '）'
+      var what = sel ? '当前：' + sel.name + '（' + sel.dates + '）'
                      : '当前：全部阶段';
       status.textContent = what + '，显示 ' + shown + ' / ' + C.entries.length + ' 个要素';
     }
@@ -1666,7 +1666,7 @@ def _render(b: _Builder, tiles: list[dict[str, Any]], initial: str, schematic: b
     fig = m.get_root()
     docs = [d.plan.document for d in b.datas]
     title = (
-        f"{docs[0].title}（{docs[0].doc_number}）— 城管图"
+        f"{docs[0].title}（{docs[0].doc_label}）— 城管图"
         if len(docs) == 1
         else f"城管图 · {len(docs)} 个方案"
     )
