@@ -132,7 +132,9 @@ JINCHENG_POIS = [
     Poi("炉渣及飞灰填埋场", {"landuse": "landfill", **UTILITY}, (-3700, -3300), (260, 200)),
     Poi("阳城第二污水处理厂", {"man_made": "wastewater_plant", **UTILITY}, (0, 0), (200, 160), "156140522"),
     Poi("沁水第二污水处理厂", {"man_made": "wastewater_plant", **UTILITY}, (0, 0), (200, 160), "156140521"),
-    Poi("高平寺庄", {"man_made": "wastewater_plant", **UTILITY}, (0, 0), (160, 120), "156140581"),
+    Poi(
+        "高平寺庄乡镇污水处理厂", {"man_made": "wastewater_plant", **UTILITY}, (0, 0), (160, 120), "156140581"
+    ),
     # Unnamed places so that every kind rule has something to apply to.
     Poi(None, {"amenity": "school"}, (300, 1300), (150, 120)),
     Poi(None, {"amenity": "school"}, (-2000, 450), (160, 120)),
