@@ -13,6 +13,7 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 
+from .layers import split
 from .plan import Plan
 from .regions import Region, get_region
 from .resolve import Sources, build_sources, resolve_plan
@@ -60,10 +61,21 @@ class PlanData:
     problems: list = field(default_factory=list)
 
     @property
+    def sources_used(self) -> list[str]:
+        """The sources of everything drawn (places, zones, kind places, spacing streets), real
+        sources first: ``gazetteer``, ``osm``, ``user``, then ``schematic``."""
+        used: set[str] = set()
+        for df in (self.places, self.zones, self.kind_places, self.spacing):
+            if len(df):
+                used.update(part for s in df["source"].dropna().unique() for part in split(s))
+        order = ["gazetteer", "osm", "user", "schematic"]
+        return sorted(used, key=lambda s: (order.index(s) if s in order else len(order), s))
+
+    @property
     def schematic(self) -> bool:
-        """Whether anything drawn comes from the schematic (示意) extract."""
-        layers = (self.places, self.zones, self.kind_places)
-        return any(len(df) and (df["source"] == "schematic").any() for df in layers)
+        """Whether anything drawn comes from the schematic (示意) extract: the 示意 notices on
+        maps follow this, so a plan whose places all come from real data carries none."""
+        return "schematic" in self.sources_used
 
     @property
     def epsg(self) -> int:

