@@ -97,6 +97,11 @@ class Document(_Model):
         """The 文号 for display: as printed, or 未载 where the text prints none."""
         return self.doc_number or "未载"
 
+    @property
+    def doc_phrase(self) -> str:
+        """The 文号 in running text (titles, source lines): as printed, or 文号未载."""
+        return self.doc_number or "文号未载"
+
 
 class Unit(_Model):
     """A responsible body, spelt once per plan; clauses keep the original wording."""

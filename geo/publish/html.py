@@ -1666,7 +1666,7 @@ def _render(b: _Builder, tiles: list[dict[str, Any]], initial: str, schematic: b
     fig = m.get_root()
     docs = [d.plan.document for d in b.datas]
     title = (
-        f"{docs[0].title}（{docs[0].doc_label}）— 城管图"
+        f"{docs[0].title}（{docs[0].doc_phrase}）— 城管图"
         if len(docs) == 1
         else f"城管图 · {len(docs)} 个方案"
     )

