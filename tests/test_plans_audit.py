@@ -120,6 +120,17 @@ def test_open_ended_plan_found_in_force_in_2026(tmp_path, geo_cli):
     assert [r["plan_id"] for r in rows if r["in_zone"] == "True"] == ["003"]
 
 
+def test_plans_in_force_on_a_day(geo_cli):
+    res = geo_cli("plans", "--date", "2026-06-01")
+    assert res.returncode == 0, res.stderr
+    ids = re.findall(r"^│ (\d{3}) ", res.stdout, flags=re.M)
+    assert ids == ["003"]  # the only plan with an open end
+    res = geo_cli("plans", "--date", "2024-08-01")
+    assert re.findall(r"^│ (\d{3}) ", res.stdout, flags=re.M) == ["001"]
+    res = geo_cli("plans", "--date", "2026-13-01")
+    assert res.returncode == 2 and "--date" in res.stderr and "Traceback" not in res.stderr
+
+
 def test_deadline_only_phase_in_query_and_maps(tmp_path, geo_cli):
     data = build_plan(get_plan("002"))
     assert all(split(z)[0] == "/2023-03-08" for z in data.zones["phase_dates"])
