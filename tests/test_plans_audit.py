@@ -126,7 +126,7 @@ def test_plans_in_force_on_a_day(geo_cli):
     ids = re.findall(r"^│ (\d{3}) ", res.stdout, flags=re.M)
     assert ids == ["003"]  # the only plan with an open end
     res = geo_cli("plans", "--date", "2024-08-01")
-    assert re.findall(r"^│ (\d{3}) ", res.stdout, flags=re.M) == ["001"]
+    assert re.findall(r"^│ (\d{3}) ", res.stdout, flags=re.M) == ["001", "003"]
     res = geo_cli("plans", "--date", "2026-13-01")
     assert res.returncode == 2 and "--date" in res.stderr and "Traceback" not in res.stderr
 
