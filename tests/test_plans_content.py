@@ -277,6 +277,8 @@ def test_000_work_requirements_complete(plans):
     assert "各镇（街道）、区直各相关单位要按照责任分工，认真履职尽责" in w1.clause
     assert p.unit_names(w1.units) == ["各镇（街道）", "区直各相关单位"]
     assert w4.title == "建立长效机制" and "相关责任部门要不断解放思想" in w4.clause
+    w2 = by_no["五(二)"]  # the whole paragraph, not only its first sentence
+    assert _flat(w2.clause).endswith("通过群众素质的提高来改善城市品质。") and _flat(w2.clause) in seed
     assert p.unit_names(w4.units) == ["相关责任部门"]
 
 
