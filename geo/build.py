@@ -13,10 +13,11 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 
+from .layers import split
 from .plan import Plan
 from .regions import Region, get_region
 from .resolve import Sources, build_sources, resolve_plan
-from .rules import build_zones, dissolve_zones, load_network, spacing_streets
+from .rules import build_zones, dissolve_zones, load_network, outside_region, spacing_streets
 
 
 @dataclass
@@ -41,7 +42,9 @@ class PlanData:
         Places of the kinds the plan's rules target that the plan does not name (every school,
         market … of the region, from every source).
     unresolved : DataFrame
-        Places that could not be placed: ``plan, place_id, name, reason, candidates``.
+        Places that could not be placed, and the user's places a kind rule would reach but that
+        lie outside the region (with their distance to it): ``plan, place_id, name, reason,
+        candidates``.
     problems : list
         Bad gazetteer rows (skipped).
     """
@@ -58,10 +61,21 @@ class PlanData:
     problems: list = field(default_factory=list)
 
     @property
+    def sources_used(self) -> list[str]:
+        """The sources of everything drawn (places, zones, kind places, spacing streets), real
+        sources first: ``gazetteer``, ``osm``, ``user``, then ``schematic``."""
+        used: set[str] = set()
+        for df in (self.places, self.zones, self.kind_places, self.spacing):
+            if len(df):
+                used.update(part for s in df["source"].dropna().unique() for part in split(s))
+        order = ["gazetteer", "osm", "user", "schematic"]
+        return sorted(used, key=lambda s: (order.index(s) if s in order else len(order), s))
+
+    @property
     def schematic(self) -> bool:
-        """Whether anything drawn comes from the schematic (示意) extract."""
-        layers = (self.places, self.zones, self.kind_places)
-        return any(len(df) and (df["source"] == "schematic").any() for df in layers)
+        """Whether anything drawn comes from the schematic (示意) extract: the 示意 notices on
+        maps follow this, so a plan whose places all come from real data carries none."""
+        return "schematic" in self.sources_used
 
     @property
     def epsg(self) -> int:
@@ -104,6 +118,9 @@ def build_plan(
         files = [p for p in osm if not str(p).endswith(".gpkg")] or [region.schematic]
         network = load_network(files, sources.epsg)
     zones = build_zones(plan, places, sources.pois, sources.epsg, boundary=region.boundary, network=network)
+    outside = outside_region(plan, sources.pois, region.boundary, sources.epsg, region.name)
+    if len(outside):
+        unresolved = pd.concat([unresolved, outside], ignore_index=True)
     if zones_only:
         dissolved, spacing = zones.iloc[0:0], zones.iloc[0:0]
     else:

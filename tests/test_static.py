@@ -71,7 +71,7 @@ def test_every_drawn_string_has_its_glyphs_in_the_font_used(datas, pid):
     strings = [t.get_text() for t in texts]
     doc = datas[pid].plan.document
     assert doc.title in strings
-    assert any(doc.doc_number in s for s in strings)
+    assert any(doc.doc_phrase in s for s in strings)
     assert any(s.startswith("数据来源：") and "制图日期：" in s for s in strings)
     # independently of the module: the font file's own cmap has every character drawn
     with TTFont(str(font_path()), lazy=True) as f:

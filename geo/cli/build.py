@@ -151,7 +151,7 @@ def _summary(data: PlanData) -> dict[str, Any]:
     doc = data.plan.document
     return {
         "id": data.plan.id,
-        "doc_number": doc.doc_number,
+        "doc_number": doc.doc_number,  # null where the text prints none; shown 未载
         "title": doc.title,
         "issuer": doc.issuer,
         "issued": doc.issued.isoformat() if doc.issued else "",
@@ -192,7 +192,8 @@ def index_html(entries: Sequence[dict[str, Any]]) -> str:
         unresolved = f'<b class="warn">{s["unresolved"]}</b>' if s["unresolved"] else "0"
         rows.append(
             "<tr>"
-            f"<td>{pid}</td><td>{e(s['doc_number'])}</td><td>{main} {note}</td><td>{e(s['issuer'])}</td>"
+            f"<td>{pid}</td><td>{e(s['doc_number'] or '未载')}</td>"
+            f"<td>{main} {note}</td><td>{e(s['issuer'])}</td>"
             f"<td class=d>{e(s['issued']) or '—'}</td><td>{e(s['region'])}</td>"
             f"<td class=n>{s['places']}/{s['plan_places']}</td><td class=n>{s['rules']}</td>"
             f"<td class=n>{s['zones']}</td><td class=n>{unresolved}</td>"
@@ -376,7 +377,7 @@ def build_cmd(
     for s in summaries:
         table.add_row(
             s["id"],
-            s["doc_number"],
+            s["doc_number"] or "未载",
             f"{s['places']}/{s['plan_places']}",
             str(s["zones"]),
             str(s["unresolved"]),

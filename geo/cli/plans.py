@@ -13,24 +13,39 @@ from ._common import _fail_input, app, err, out
 
 
 @app.command("plans")
-def plans_cmd() -> None:
+def plans_cmd(
+    date: Annotated[
+        str | None,
+        typer.Option("--date", help="Only plans in force that day (YYYY-MM-DD); an open-ended plan runs on."),
+    ] = None,
+) -> None:
     """List the bundled plans: id, 文号, issuer, date and counts."""
+    import datetime as dt
+
     from ..plan import load_plans
 
     try:
         plans = load_plans()
+        if date is not None:
+            try:
+                day = dt.date.fromisoformat(date)
+            except ValueError:
+                raise InputError.single("--date", f"{date!r} is not a date; expected YYYY-MM-DD") from None
+            plans = [p for p in plans if p.in_force(day)]
     except InputError as exc:
         _fail_input(exc)
-    table = Table(title="Bundled plans", show_lines=False)
-    for col in ("id", "文号", "issuer", "date", "phases", "places", "rules", "tasks"):
+    title = f"Bundled plans in force on {date}" if date else "Bundled plans"
+    table = Table(title=title, show_lines=False)
+    for col in ("id", "文号", "issuer", "date", "span", "phases", "places", "rules", "tasks"):
         table.add_column(col, justify="right" if col in ("phases", "places", "rules", "tasks") else "left")
     for p in plans:
         d = p.document
         table.add_row(
             p.id,
-            d.doc_number,
+            d.doc_label,
             d.issuer,
             str(d.issued or "—"),
+            f"{d.span.start}–{d.span.end or '长期'}",
             str(len(p.phases)),
             str(len(p.places)),
             str(len(p.rules)),

@@ -660,7 +660,7 @@ def write_xlsx(tables: dict[str, pd.DataFrame], path: str | Path, when: dt.date,
 
 def _note(data: PlanData) -> str:
     doc = data.plan.document
-    parts = [f"{doc.doc_number}《{doc.title}》"]
+    parts = [f"{doc.doc_phrase}《{doc.title}》"]
     if data.schematic:
         parts.append("示意：位置取自内置示意数据，按方案文字示意布设，非实测，不得作为执法或测量依据。")
     return " ".join(parts)
@@ -713,7 +713,7 @@ def write_layers(
     frames = layer_frames(data)
     when = reproducible_date(data)
     doc = data.plan.document
-    title = f"{doc.doc_number} {doc.title}"
+    title = f"{doc.doc_phrase} {doc.title}"
     written: list[Path] = []
 
     def where(default: Path) -> Path:

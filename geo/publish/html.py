@@ -385,7 +385,7 @@ def _render(md: MapData, tiles: list[dict[str, Any]], initial: str, schematic: b
     fig = m.get_root()
     docs = [d.plan.document for d in md.datas]
     title = (
-        f"{docs[0].title}（{docs[0].doc_number}）— 城管图"
+        f"{docs[0].title}（{docs[0].doc_phrase}）— 城管图"
         if len(docs) == 1
         else f"城管图 · {len(docs)} 个方案"
     )
@@ -437,7 +437,7 @@ def _render(md: MapData, tiles: list[dict[str, Any]], initial: str, schematic: b
     )
     drawn = [d for d in md.datas if len(d.places) or len(d.kind_places) or len(d.zones) or len(d.spacing)]
     labels = list(
-        dict.fromkeys(SOURCE_LABELS.get(s.split(":", 1)[0], s) for d in drawn for s in d.sources.labels)
+        dict.fromkeys(SOURCE_LABELS.get(s, s) for d in drawn for s in d.sources_used)
     )
     attribution = "地点：" + "、".join(labels) if labels else ""
     if offline and boundary:

@@ -274,16 +274,16 @@ def phase_dict(plan: Plan) -> dict[str, dict[str, Any]]:
             "plan": plan.id,
             "id": p.id,
             "name": p.name,
-            "start": p.start.isoformat(),
+            "start": p.start.isoformat() if p.start else "",
             "end": p.end.isoformat() if p.end else "",
+            "dates": p.dates_text,
         }
         for p in plan.phases
     }
 
 
 def phase_text(ph: dict[str, Any]) -> str:
-    dates = f"{ph['start']} 至 {ph['end']}" if ph["end"] else f"{ph['start']} 起（长期）"
-    return f"{ph['name']}（{dates}）"
+    return f"{ph['name']}（{ph['dates']}）"
 
 
 def rule_title(rule) -> str:
@@ -468,7 +468,7 @@ class MapData:
             cols: dict[str, Any] = {
                 "title": T.col(title),
                 "sub": T.col(sub),
-                "doc": T.t(plan.document.doc_number),
+                "doc": T.t(plan.document.doc_label),
                 "phases": T.col(info_df["phases"]),
                 "batch": T.col(batch.map(batch_text, na_action="ignore")),
                 "lead": T.col(info_df["lead"]),
@@ -607,7 +607,7 @@ class MapData:
                 "obj": T.col(obj),
                 "dist": T.t(f"{fmt_m(r.distance_m)} 米，{METRIC_LABELS.get(r.metric, '')}"),
                 "restr": T.t(r.restriction),
-                "doc": T.t(plan.document.doc_number),
+                "doc": T.t(plan.document.doc_label),
                 "phases": T.t(self._phases_text(plan, tuple(r.phases))),
                 "lead": T.col(lead),
                 "units": T.col(units),
@@ -700,7 +700,7 @@ class MapData:
                 "need": T.col(need_text),
                 "share": share_col,
                 "restr": T.t(r.restriction),
-                "doc": T.t(plan.document.doc_number),
+                "doc": T.t(plan.document.doc_label),
                 "phases": T.t(self._phases_text(plan, tuple(r.phases))),
                 "lead": T.t("、".join(plan.unit_names(r.lead))),
                 "units": T.t("、".join(plan.unit_names(r.units))),
@@ -855,9 +855,12 @@ def _compact(values: Any) -> np.ndarray | int:
 
 
 def region_label(region) -> str:
-    """The region's name; where the polygon drawn is a larger unit, the label says so."""
+    """The region's name; where the polygon drawn is a larger unit, the label says so (the label
+    declared in data/regions.yaml when there is one)."""
     from ..regions import _district_polygons
 
+    if region.label:
+        return region.label
     poly_name = ""
     for level in ("district", "city"):
         with contextlib.suppress(Exception):

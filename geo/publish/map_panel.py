@@ -117,7 +117,7 @@ def _phases_html(md: MapData, initial: str, live: set[str]) -> str:
         parts.append('<ul class="cgt-phase-list">')
         for d in md.datas:
             for ph in phase_dict(d.plan).values():
-                dates = f"{ph['start']} 至 {ph['end']}" if ph["end"] else f"{ph['start']} 起（长期）"
+                dates = ph["dates"]
                 parts.append(f"<li><b>{esc(ph['name'])}</b><span>{esc(dates)}</span></li>")
         parts.append('</ul><p class="cgt-muted">图上要素不分阶段，各阶段显示相同。</p>')
         return "".join(parts)
@@ -129,9 +129,9 @@ def _phases_html(md: MapData, initial: str, live: set[str]) -> str:
     )
     for d in md.datas:
         if md.multi:
-            parts.append(f'<div class="cgt-phase-plan">{esc(d.plan.document.doc_number)}</div>')
+            parts.append(f'<div class="cgt-phase-plan">{esc(d.plan.document.doc_label)}</div>')
         for ph in phase_dict(d.plan).values():
-            dates = f"{ph['start']} 至 {ph['end']}" if ph["end"] else f"{ph['start']} 起（长期）"
+            dates = ph["dates"]
             if ph["k"] not in live:
                 parts.append(
                     f'<div class="cgt-phase-static"><b>{esc(ph["name"])}</b><span>{esc(dates)}</span>'
@@ -160,12 +160,12 @@ def panel_html(md: MapData, initial: str, live: set[str], empty: bool) -> str:
         parts.append(f"<h2>{esc(doc.title)}</h2>" if md.multi else "<h2>方案概要</h2>")
         region = region_label(d.region)
         rows = [
-            ("文号", doc.doc_number),
+            ("文号", doc.doc_label),
             ("发文单位", doc.issuer),
             ("成文日期", doc.issued.isoformat() if doc.issued else "未载明"),
             ("适用区域", doc.region),
             ("图上区界", region),
-            ("实施期限", f"{doc.span.start} 至 {doc.span.end}" if doc.span.end else f"{doc.span.start} 起"),
+            ("实施期限", f"{doc.span.start} 至 {doc.span.end}" if doc.span.end else f"{doc.span.start} 起（长期）"),
         ]
         parts.append("<dl>" + "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in rows) + "</dl>")
         if empty:
@@ -194,7 +194,7 @@ def panel_html(md: MapData, initial: str, live: set[str], empty: bool) -> str:
         if not empty:
             parts.append(_coverage_html(d, d.schematic))
         drawn = len(d.places) + len(d.kind_places) + len(d.zones) + len(d.spacing)
-        srcs = "、".join(SOURCE_LABELS.get(s.split(":", 1)[0], s) for s in d.sources.labels) if drawn else ""
+        srcs = "、".join(SOURCE_LABELS.get(s, s) for s in d.sources_used) if drawn else ""
         if srcs:
             parts.append(f'<p class="cgt-muted">地点数据来源：{esc(srcs)}</p>')
         un = d.unresolved

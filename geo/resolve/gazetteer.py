@@ -22,6 +22,7 @@ lon, lat   经度, 纬度, lng, ...  required unless ``wkt`` is given
 crs        坐标系                wgs84 (default), cgcs2000, gcj02, bd09
 wkt        geometry, 几何        optional line/area (or point), in the row's crs
 note       备注                  optional
+tags       标签                  optional; the plan's categories (农贸市场), split on ; 、 ,
 accuracy_m                       optional, metres
 ========== ===================== =====================================================
 
@@ -38,6 +39,7 @@ import csv
 import io
 import json
 import math
+import re
 import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -69,7 +71,7 @@ DEFAULT_ACCURACY_POINT_M = 20.0
 DEFAULT_ACCURACY_GEOMETRY_M = 10.0
 
 SOURCE = "gazetteer"
-EXTRA_COLUMNS = ("note", "crs_in")
+EXTRA_COLUMNS = ("note", "crs_in", "tags")
 
 # Header spellings → canonical column. Keys are compared after NFKC folding and lower-casing,
 # so full-width letters and any capitalisation match.
@@ -94,6 +96,8 @@ _HEADER_ALIASES: dict[str, str] = {
     "geometry": "wkt",
     "几何": "wkt",
     "accuracy_m": "accuracy_m",
+    "tags": "tags",
+    "标签": "tags",
 }
 
 # Input systems accepted in the crs column (after folding case, '-', '_' and spaces).
@@ -806,6 +810,13 @@ def _text(v: Any) -> str:
     return str(v).strip()
 
 
+def _tags(v: Any) -> str | None:
+    """A tags cell (``农贸市场；菜市场``, ``a、b``, ``a,b``) as ``;``-joined tags, or None."""
+    text = unicodedata.normalize("NFKC", _text(v))
+    parts = [t.strip() for t in re.split(r"[;、,]", text)]
+    return ";".join(t for t in parts if t) or None
+
+
 def _number(v: Any) -> float | None:
     """Float value; ``nan`` for blank; ``None`` for text that is not a number."""
     if _blank(v):
@@ -970,6 +981,7 @@ def _build(
                 "accuracy": accuracy,
                 "geom": geom,
                 "note": _text(v.get("note")) or None,
+                "tags": _tags(v.get("tags")),
             }
         )
 
@@ -1020,6 +1032,7 @@ def _build(
                 "matched_by": None,
                 "note": r["note"],
                 "crs_in": r["crs"],
+                "tags": r["tags"],
             }
         )
         geoms.append(geom)

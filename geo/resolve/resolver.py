@@ -217,10 +217,17 @@ def _streets_layer(data) -> gpd.GeoDataFrame:
 
 def _pois_layer(pois: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame | None:
     """OSM POIs as a standard layer (for kind rules: every school, every market …)."""
+    import json
+
     if pois is None or not len(pois):
         return None
+    # The plan's categories an element carries (chengguan:tags=农贸市场), for tag-limited rules.
+    plan_tags = [
+        join(t for t in json.loads(raw).get("chengguan:tags", "").split(";") if t.strip()) if raw else ""
+        for raw in pois["tags"].fillna("")
+    ]
     recs = []
-    for _, r in pois.iterrows():
+    for (_, r), tags in zip(pois.iterrows(), plan_tags, strict=True):
         recs.append(
             {
                 "id": f"{r['osm_type']}/{r['osm_id']}",
@@ -236,9 +243,10 @@ def _pois_layer(pois: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame | None:
                     else ACCURACY["area"]
                 ),
                 "matched_by": "kind",
+                "tags": tags,
             }
         )
-    return make_layer(recs, geometry=list(pois.geometry))
+    return make_layer(recs, geometry=list(pois.geometry), extra=["tags"])
 
 
 # ---------------------------------------------------------------------------------------------

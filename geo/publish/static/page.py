@@ -210,7 +210,7 @@ def _draw(data: PlanData, want: set[str], basemap: str | None) -> Figure:
     draw_places(ax, data, places, drawn, span)
     frame = box(x0, y0, x1, y1)
     if show_region and boundary_m.boundary.intersects(frame):
-        drawn.entries.append(Entry("行政区", S.BOUNDARY, "line", f"行政区界：{data.region.name}"))
+        drawn.entries.append(Entry("行政区", S.BOUNDARY, "line", f"行政区界：{data.region.boundary_label}"))
 
     # -- map furniture, then labels around it ---------------------------------------------------
     renderer = cv.renderer()
@@ -415,11 +415,11 @@ def render_static_files(
     for path in targets:
         if path.suffix.lower() == ".png":
             with matplotlib.rc_context(rc):
-                _save_png(fig, path, dpi, doc.title, doc.doc_number)
+                _save_png(fig, path, dpi, doc.title, doc.doc_phrase)
             continue
         meta = {
             "Title": doc.title,
-            "Subject": doc.doc_number,
+            "Subject": doc.doc_phrase,
             "Creator": "chengguan-geo",
             "Producer": None,
             "CreationDate": None,

@@ -138,8 +138,9 @@ var CGT = (function () {
   // ---- phases ---------------------------------------------------------------------------------
 
   function overlaps(a, b) {
+    // A phase with only a deadline (start '') runs from the beginning; one without an end runs on.
     var aEnd = a.end || '9999-12-31', bEnd = b.end || '9999-12-31';
-    return a.start <= bEnd && b.start <= aEnd;
+    return (a.start || '0000-01-01') <= bEnd && (b.start || '0000-01-01') <= aEnd;
   }
 
   // Is a feature in force in the selected phase? Same plan: by phase id; another plan: by dates.
@@ -186,7 +187,7 @@ var CGT = (function () {
     });
     var status = document.getElementById('cgt-phase-status');
     if (status) {
-      var what = sel ? '当前：' + sel.name + '（' + sel.start + ' 至 ' + (sel.end || '长期') + '）'
+      var what = sel ? '当前：' + sel.name + '（' + sel.dates + '）'
                      : '当前：全部阶段';
       status.textContent = what + '，显示 ' + shown + ' / ' + C.entries.length + ' 个要素';
     }
