@@ -159,13 +159,15 @@ def panel_html(md: MapData, initial: str, live: set[str], empty: bool) -> str:
         parts = ['<section class="cgt-plan">']
         parts.append(f"<h2>{esc(doc.title)}</h2>" if md.multi else "<h2>方案概要</h2>")
         region = region_label(d.region)
+        span = doc.span
+        span_text = f"{span.start} 至 {span.end}" if span.end else f"{span.start} 起（长期）"
         rows = [
             ("文号", doc.doc_label),
             ("发文单位", doc.issuer),
             ("成文日期", doc.issued.isoformat() if doc.issued else "未载明"),
             ("适用区域", doc.region),
             ("图上区界", region),
-            ("实施期限", f"{doc.span.start} 至 {doc.span.end}" if doc.span.end else f"{doc.span.start} 起（长期）"),
+            ("实施期限", span_text),
         ]
         parts.append("<dl>" + "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in rows) + "</dl>")
         if empty:
