@@ -6,6 +6,7 @@ numbers, the same hits, the same polygons.
 
 from __future__ import annotations
 
+import datetime as dt
 import subprocess
 import sys
 
@@ -69,7 +70,7 @@ def data002():
 
 
 def _points_in(data, n=400, seed=7):
-    b = data.region.boundary.bounds
+    b = data.zones.total_bounds  # where the zones are, so that some points fall in them
     rng = np.random.default_rng(seed)
     return rng.uniform(b[0], b[2], n), rng.uniform(b[1], b[3], n)
 
@@ -118,7 +119,7 @@ def test_gpkg_and_parquet_results(data002, tmp_path):
     lon, lat = _points_in(data002, n=60)
     res = query_plan((lon, lat), data002)
     tables = result_tables(res)
-    gpkg = write_gpkg(tables, tmp_path / "r.gpkg")
+    gpkg = write_gpkg(tables, tmp_path / "r.gpkg", dt.date(2023, 6, 1))
     layer = gpd.read_file(gpkg, layer="query")
     zones = gpd.read_file(gpkg, layer="zones")
     assert len(layer) == len(res) and layer.crs.to_epsg() == 4326

@@ -501,7 +501,7 @@ def spacing_cmd(
             )
         pts, problems = read_points(ads, lon_col=lon_col, lat_col=lat_col, crs=crs)
         _report(problems, strict)
-        _warn_null_island(pts, ads)
+        _warn_null_island(pts, pts.geometry.x.to_numpy(), pts.geometry.y.to_numpy(), ads)
         (data,) = _build_plans([plan], osm or (), gazetteer or ())
         rules = [r for r in data.plan.rules if r.type == "spacing"]
         if not rules:

@@ -152,7 +152,8 @@ def _neutralise(arr: pa.Array) -> pa.Array:
     hit = pc.match_substring_regex(arr, _FORMULA_RE)
     if not pc.any(hit).as_py():
         return arr
-    return pc.if_else(hit, pc.binary_join_element_wise("'", arr, ""), arr)
+    quote, empty = pa.scalar("'", arr.type), pa.scalar("", arr.type)
+    return pc.if_else(hit, pc.binary_join_element_wise(quote, arr, empty), arr)
 
 
 def to_arrow(frame: pd.DataFrame, *, decode: bool = False, neutralise: bool = False) -> pa.Table:

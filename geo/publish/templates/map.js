@@ -637,7 +637,7 @@ var CGT = (function () {
     hit: function (p) {
       if (!this._grid || !this._map) { return -1; }
       var scale = 256 * Math.pow(2, this._map.getZoom()), o = this._map.getPixelBounds().min;
-      var best = -1, bestD = Infinity, Ld = this.Ld, cell = this._cell;
+      var best = -1, bestD = Number.MAX_VALUE, Ld = this.Ld, cell = this._cell;
       var reach = Ld.r ? 0 : 8, cx = Math.floor(p.x / cell), cy = Math.floor(p.y / cell);
       var span = Ld.r ? Math.ceil(this.radiusPx(0) / cell) + 1 : 1;
       for (var gx = cx - span; gx <= cx + span; gx++) {
