@@ -1,0 +1,185 @@
+"""The 问题台账 layer of the HTML map: cases clustered and styled by status, grid cells shaded by
+their overdue count, and a per-unit table.
+
+It is added to a page :func:`geo.publish.html.render_map` made: :func:`add_cases_layer` inlines the
+vendored Leaflet.markercluster, ``templates/cases_layer.{js,css}`` and the ledger's data before
+``</body>``; the script waits for the page's map (``CGT.map``) and draws on it. Case text goes
+into the page as JSON and is written with ``textContent``, so it is never read as HTML.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from shapely.geometry import mapping
+
+from ..ledger.store import Store
+
+__all__ = ["STATUS_COLORS", "STATUS_WORDS", "add_cases_layer", "cases_payload"]
+
+_HERE = Path(__file__).parent
+_VENDOR = _HERE / "vendor" / "leaflet.markercluster"
+_TEMPLATES = _HERE / "templates"
+
+#: Case status colours (open / overdue / closed / 销号), until the shared symbology table
+#: (geo/publish/style.py) carries them.
+STATUS_COLORS = {
+    "open": "#2980b9",
+    "in_progress": "#f39c12",
+    "overdue": "#c0392b",
+    "closed": "#27ae60",
+    "struck_off": "#7f8c8d",
+}
+#: Legend words of the styles.
+STATUS_WORDS = {
+    "open": "待处置",
+    "in_progress": "处置中",
+    "overdue": "超期未结",
+    "closed": "已结案",
+    "struck_off": "已销号",
+}
+ASSIGNED_WORDS = {"case": "案件所填单位", "street_chief": "街(路)长", "grid": "网格责任主体", "rule": "方案规则"}
+
+
+def _text(v: Any) -> str | None:
+    if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA:
+        return None
+    s = str(v).strip()
+    return s or None
+
+
+def cases_payload(store: Store, as_of: dt.date | str | None = None) -> dict[str, Any]:
+    """The ledger's data for the page: cases, grids with overdue counts, per-unit figures."""
+    from ..ledger.report import as_of_day, export_frame, summary
+
+    day = as_of_day(as_of)
+    date_text = (dt.date(1970, 1, 1) + dt.timedelta(days=day)).isoformat()
+    cases = export_frame(store, date_text)
+    placed = cases[cases["lon"].notna()]
+    status = placed["status"].astype(str)
+    cols = {
+        "id": placed["case_id"],
+        "s": status,
+        "cat": placed["category"],
+        "desc": placed["description"],
+        "rep": placed["reported_at"],
+        "dl": placed["deadline"],
+        "cl": placed["closed_at"],
+        "g": placed["grid_code"],
+        "st": placed["street"],
+        "ch": placed["street_chief"],
+        "r": placed["rule_ids"],
+        "u": placed["units"],
+        "by": placed["assigned_by"],
+    }
+    text_cols = {k: [_text(v) for v in s.tolist()] for k, s in cols.items()}
+    overdue = placed["overdue"].to_numpy(dtype=bool)
+    days = placed["days_overdue"].astype("float").fillna(0).astype(int).tolist()
+    x = np.round(placed["lon"].to_numpy(dtype=float), 6).tolist()
+    y = np.round(placed["lat"].to_numpy(dtype=float), 6).tolist()
+    out_cases = []
+    for i in range(len(placed)):  # building the page's JSON records (one dict per case drawn)
+        rec = {k: v[i] for k, v in text_cols.items() if v[i] is not None}
+        rec.update(x=x[i], y=y[i], o=bool(overdue[i]), d=days[i])
+        out_cases.append(rec)
+    # Grid cells with open and overdue counts at the date.
+    g = store.frame(f"SELECT code, community, {store.geom_select()} FROM grids")
+    geoms = store.geometries(g["geom"].tolist())
+    open_mask = ~cases["closed_now"].to_numpy(dtype=bool)
+    counts = pd.DataFrame({"g": cases["grid_code"], "open": open_mask, "over": cases["overdue"]})
+    per = counts[counts["g"].notna()].groupby("g")[["open", "over"]].sum()
+    features = []
+    for code, comm, geom in zip(g["code"], g["community"], geoms, strict=True):
+        if geom is None:
+            continue
+        features.append(
+            {
+                "type": "Feature",
+                "properties": {
+                    "code": code,
+                    "community": _text(comm),
+                    "open": int(per["open"].get(code, 0)),
+                    "overdue": int(per["over"].get(code, 0)),
+                },
+                "geometry": mapping(geom.simplify(0.000005)),
+            }
+        )
+    units = summary(store, "unit", date_text)
+    unit_rows = [
+        {
+            "unit": r.unit,
+            "received": int(r.received),
+            "closed": int(r.closed),
+            "open": int(r.open),
+            "open_overdue": int(r.open_overdue),
+            "close_rate": None if pd.isna(r.close_rate) else float(r.close_rate),
+        }
+        for r in units.itertuples()
+    ]
+    unplaced = int(cases["lon"].isna().sum())
+    note = f"{unplaced} 件案件地址未能定位，未上图（见导出表）" if unplaced else ""
+    colors, words = _symbology()
+    return {
+        "as_of": date_text,
+        "cases": out_cases,
+        "grids": {"type": "FeatureCollection", "features": features},
+        "units": unit_rows,
+        "colors": colors,
+        "status_words": words,
+        "labels": {k: v for k, v in words.items() if k != "overdue"},
+        "assigned": ASSIGNED_WORDS,
+        "note": note,
+    }
+
+
+def _symbology() -> tuple[dict[str, str], dict[str, str]]:
+    """Case status colours and words: the shared symbology table's when it has them."""
+    try:
+        from . import style  # type: ignore[attr-defined]
+
+        colors = dict(getattr(style, "CASE_STATUS_COLORS", None) or STATUS_COLORS)
+        words = dict(getattr(style, "CASE_STATUS_WORDS", None) or STATUS_WORDS)
+    except ImportError:
+        colors, words = dict(STATUS_COLORS), dict(STATUS_WORDS)
+    return colors, words
+
+
+def add_cases_layer(html: str, store: Store, as_of: dt.date | str | None = None) -> str:
+    """Add the 问题台账 layer to a page from :func:`geo.publish.html.render_map`.
+
+    Parameters
+    ----------
+    html : str
+        The page.
+    store : Store
+        The open ledger.
+    as_of : date or ISO text, optional
+        Day at which ``overdue`` is judged (default today).
+
+    Returns
+    -------
+    str
+        The page with the layer's styles, scripts and data inlined (still offline).
+    """
+    from .html import js_json
+
+    data = cases_payload(store, as_of)
+    css = "".join((_VENDOR / n).read_text("utf-8") for n in ("MarkerCluster.css", "MarkerCluster.Default.css"))
+    css += (_TEMPLATES / "cases_layer.css").read_text("utf-8")
+    # The vendored file names a source map that is not shipped: the reference goes.
+    js = (_VENDOR / "leaflet.markercluster.js").read_text("utf-8").replace(
+        "//# sourceMappingURL=leaflet.markercluster.js.map", ""
+    )
+    js += "\n" + (_TEMPLATES / "cases_layer.js").read_text("utf-8")
+    block = (
+        f"<style>{css}</style>\n<script>{js}\n</script>\n"
+        f"<script>CGTCases.start({js_json(data)});</script>\n"
+    )
+    at = html.rfind("</body>")
+    if at < 0:
+        raise ValueError("the page has no </body>")
+    return html[:at] + block + html[at:]
