@@ -281,6 +281,12 @@ def build_cmd(
         "maps"
     ),
     basemap: BasemapOpt = "none",
+    cases: Annotated[
+        str | None, typer.Option("--cases", help="Add the 问题台账 layer from this ledger to each map.")
+    ] = None,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="Day overdue is judged at on the case layer; default today.")
+    ] = None,
 ) -> None:
     """Build every plan: interactive map, A4 PNG/PDF, GeoPackage, exports and unresolved report.
 
@@ -332,7 +338,14 @@ def build_cmd(
             summary = _summary(data)
             if write_map is not None:
                 step(f"交互地图 {pid}")
-                write_map(data, folder / "index.html", basemap=bm)
+                if cases:
+                    from ..publish.cases_layer import add_ledger_layer
+                    from ..publish.html import render_map
+
+                    page = add_ledger_layer(render_map(data, basemap=bm), cases, as_of)
+                    write_text(folder / "index.html", page)
+                else:
+                    write_map(data, folder / "index.html", basemap=bm)
                 summary["has_html"] = True
             step(f"静态图 {pid}（PNG、PDF）")
             render_static_files(data, [folder / "map.png", folder / "map.pdf"], basemap=bm)

@@ -195,6 +195,9 @@ def write_export(gdf, path: str | Path, date: dt.date | str | None = None) -> Pa
     suffix = p.suffix.lower()
     when = dt.date(1970, 1, 1) + dt.timedelta(days=as_of_day(date))
     table = pd.DataFrame(gdf.drop(columns="geometry"))
+    for c in ("lon", "lat"):  # the flat writers print floats short; degrees need 6 decimals (~0.1 m)
+        v = pd.to_numeric(table[c], errors="coerce")
+        table[c] = v.map(lambda x: None if pd.isna(x) else f"{x:.6f}")
     if suffix == ".csv":
         return write_csv(table, p)
     if suffix == ".xlsx":

@@ -183,3 +183,19 @@ def add_cases_layer(html: str, store: Store, as_of: dt.date | str | None = None)
     if at < 0:
         raise ValueError("the page has no </body>")
     return html[:at] + block + html[at:]
+
+
+def add_ledger_layer(html: str, db: str, as_of: str | None = None) -> str:
+    """:func:`add_cases_layer` for a ledger named by path or URL (``--cases DB --as-of DATE``)."""
+    import datetime as dt_
+
+    from ..errors import InputError
+    from ..ledger.store import open_store
+
+    if as_of is not None:
+        try:
+            dt_.date.fromisoformat(as_of.strip())
+        except ValueError:
+            raise InputError.single("--as-of", f"{as_of!r} is not a date; expected YYYY-MM-DD") from None
+    with open_store(db, create=False) as store:
+        return add_cases_layer(html, store, as_of)

@@ -97,6 +97,8 @@ var CGTCases = (function () {
   K.init = function (data) {
     var map = window.CGT.map;
     K.data = data;
+    // Clustering needs a finite zoom range; an offline page without tiles may not set one.
+    if (map.options.maxZoom === undefined) { map.options.maxZoom = 20; }
     var style = document.createElement('style');
     var css = '';
     Object.keys(data.colors).forEach(function (k) {
