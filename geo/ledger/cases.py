@@ -273,7 +273,9 @@ def read_cases(path: str | Path, *, crs: str = "wgs84") -> CaseTable:
 
     # Status
     status_text = _text(t["status"]) if "status" in t.columns else pd.Series([None] * n)
-    canon = status_text.map(lambda v: "open" if v is None else _STATUS_INDEX.get(_fold(v)))
+    codes, uniq = pd.factorize(status_text, use_na_sentinel=True)  # a handful of distinct words
+    lookup = np.array([_STATUS_INDEX.get(_fold(v)) for v in uniq] + ["open"], dtype=object)
+    canon = pd.Series(lookup[codes], dtype=object)  # code -1 (blank) → the last entry, "open"
     words = "、".join(w for ws in STATUS_WORDS.values() for w in ws[1:4])
     flag(
         canon.isna().to_numpy(),
@@ -547,10 +549,11 @@ def _existing(store: Store, ids: Sequence[str]) -> pd.DataFrame:
 
 def _write_units(store: Store, frame: pd.DataFrame) -> None:
     """One ``case_units`` row per (case, unit): the report groups by unit with plain SQL."""
-    units = frame["units"].fillna("").astype(str)
+    units = frame["units"].fillna("").astype(str).reset_index(drop=True)
     s = units.str.split(";").explode().str.strip()
     s = s[s != ""]
-    cu = pd.DataFrame({"case_id": frame["case_id"].to_numpy()[s.index.to_numpy()] if len(s) else [], "unit": s.to_numpy()})
+    ids = frame["case_id"].to_numpy()
+    cu = pd.DataFrame({"case_id": ids[s.index.to_numpy(dtype=np.int64)], "unit": s.to_numpy()})
     cu = cu.drop_duplicates()
     store.insert_frame("case_units", cu)
 
