@@ -41,7 +41,9 @@ def main() -> None:
         status = STATUSES[int(rng.integers(0, len(STATUSES)))]
         closed = ""
         if status in ("已结案", "已销号"):
-            closed = (reported + dt.timedelta(days=int(rng.integers(0, limit + 4)), hours=3)).strftime("%Y-%m-%d %H:%M")
+            closed = (reported + dt.timedelta(days=int(rng.integers(0, limit + 4)), hours=3)).strftime(
+                "%Y-%m-%d %H:%M"
+            )
         rows.append(
             {
                 "案件编号": f"EX2023{i + 1:04d}",

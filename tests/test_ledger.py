@@ -30,7 +30,19 @@ from geo.ledger.store import SCHEMA_VERSION, open_store
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
-HEADER = ["案件编号", "上报时间", "问题类型", "问题描述", "经度", "纬度", "地址", "状态", "时限(天)", "结案时间", "责任单位"]
+HEADER = [
+    "案件编号",
+    "上报时间",
+    "问题类型",
+    "问题描述",
+    "经度",
+    "纬度",
+    "地址",
+    "状态",
+    "时限(天)",
+    "结案时间",
+    "责任单位",
+]
 
 
 def write_csv(path: Path, rows: list[list], header=HEADER, encoding: str = "utf-8") -> Path:
@@ -49,11 +61,47 @@ def cases_table(store) -> pd.DataFrame:
 #   K1 closed on day 2 of a 3-day limit (on time), K2 closed 2 days late, K3 open and overdue by 5 days,
 #   K4 open, due after the as-of date, K5 struck off (销号) on time, K6 reported after the as-of date.
 KNOWN = [
-    ["K1", "2023-04-01 09:00", "占道经营", "d1", "112.85", "35.50", "", "已结案", "3", "2023-04-03 10:00", "甲单位"],
-    ["K2", "2023-04-01 09:00", "占道经营", "d2", "112.85", "35.50", "", "已结案", "3", "2023-04-06 10:00", "甲单位"],
+    [
+        "K1",
+        "2023-04-01 09:00",
+        "占道经营",
+        "d1",
+        "112.85",
+        "35.50",
+        "",
+        "已结案",
+        "3",
+        "2023-04-03 10:00",
+        "甲单位",
+    ],
+    [
+        "K2",
+        "2023-04-01 09:00",
+        "占道经营",
+        "d2",
+        "112.85",
+        "35.50",
+        "",
+        "已结案",
+        "3",
+        "2023-04-06 10:00",
+        "甲单位",
+    ],
     ["K3", "2023-04-10 09:00", "垃圾满溢", "d3", "112.85", "35.50", "", "待处置", "5", "", "甲单位"],
     ["K4", "2023-04-18 09:00", "垃圾满溢", "d4", "112.85", "35.50", "", "处置中", "7", "", "乙单位"],
-    ["K5", "2023-04-02 09:00", "井盖缺失", "d5", "112.85", "35.50", "", "销号", "3", "2023-04-04 09:00", "乙单位"],
+    [
+        "K5",
+        "2023-04-02 09:00",
+        "井盖缺失",
+        "d5",
+        "112.85",
+        "35.50",
+        "",
+        "销号",
+        "3",
+        "2023-04-04 09:00",
+        "乙单位",
+    ],
     ["K6", "2023-04-25 09:00", "井盖缺失", "d6", "112.85", "35.50", "", "待处置", "3", "", "乙单位"],
 ]
 
@@ -142,7 +190,14 @@ def test_bad_rows_reported_rest_imported(tmp_path, geo_cli):
     t = read_cases(f)
     assert sorted(t.frame["case_id"]) == ["K1", "K2"]
     got = [(p.line, p.field) for p in t.problems]
-    assert got == [(3, "status"), (4, "reported_at"), (5, "lon"), (6, "case_id"), (7, "lon"), (8, "limit_days")]
+    assert got == [
+        (3, "status"),
+        (4, "reported_at"),
+        (5, "lon"),
+        (6, "case_id"),
+        (7, "lon"),
+        (8, "limit_days"),
+    ]
     db = tmp_path / "l.gpkg"
     res = geo_cli("cases", "import", str(f), "--db", str(db))
     assert res.returncode == 2, res.stderr
@@ -177,7 +232,11 @@ def test_english_columns_and_geojson(tmp_path):
               "limit_days", "closed_at", "unit"]  # fmt: skip
     eng = read_cases(write_csv(tmp_path / "e.csv", KNOWN, header=header)).frame
     g = gpd.GeoDataFrame(
-        {"case_id": [r[0] for r in KNOWN], "reported_at": [r[1] for r in KNOWN], "status": [r[7] for r in KNOWN]},
+        {
+            "case_id": [r[0] for r in KNOWN],
+            "reported_at": [r[1] for r in KNOWN],
+            "status": [r[7] for r in KNOWN],
+        },
         geometry=shapely.points([float(r[4]) for r in KNOWN], [float(r[5]) for r in KNOWN]),
         crs=4326,
     )
@@ -267,9 +326,9 @@ def test_school_zone_200m_rule_and_units(school_setup, tmp_path):
     ctx, at, _ = school_setup
     inside, outside = at(150), at(230)
     rows = [
-        ["S150", "2023-05-10 09:00", "占道经营", "", f"{inside[0]:.7f}", f"{inside[1]:.7f}", "", "待处置", "3", "", ""],
-        ["S230", "2023-05-10 09:00", "占道经营", "", f"{outside[0]:.7f}", f"{outside[1]:.7f}", "", "待处置", "3", "", ""],
-    ]  # fmt: skip
+        [cid, "2023-05-10 09:00", "占道经营", "", f"{x:.7f}", f"{y:.7f}", "", "待处置", "3", "", ""]
+        for cid, (x, y) in (("S150", inside), ("S230", outside))
+    ]
     with open_store(tmp_path / "l.gpkg") as store:
         import_cases(store, [write_csv(tmp_path / "s.csv", rows)], context=ctx)
         df = cases_table(store).set_index("case_id")
@@ -310,7 +369,19 @@ def test_assignment_precedence_case_by_case(school_setup, tmp_path):
         "none": at(-260, -200),  # nothing
     }
     rows = [
-        [k, "2023-05-10 09:00", "x", "", f"{x:.7f}", f"{y:.7f}", "", "待处置", "3", "", "自报单位" if k == "own" else ""]
+        [
+            k,
+            "2023-05-10 09:00",
+            "x",
+            "",
+            f"{x:.7f}",
+            f"{y:.7f}",
+            "",
+            "待处置",
+            "3",
+            "",
+            "自报单位" if k == "own" else "",
+        ]
         for k, (x, y) in pts.items()
     ]
     with open_store(db) as store:
@@ -319,7 +390,11 @@ def test_assignment_precedence_case_by_case(school_setup, tmp_path):
     assert df.loc["own", ["units", "assigned_by"]].tolist() == ["自报单位", "case"]
     assert df.loc["chief", ["units", "assigned_by"]].tolist() == ["街长单位", "street_chief"]
     assert "示例路" in df.loc["chief", "street_chief"]
-    assert df.loc["grid", ["units", "assigned_by", "grid_code"]].tolist() == ["网格责任单位", "grid", "411002001001001"]
+    assert df.loc["grid", ["units", "assigned_by", "grid_code"]].tolist() == [
+        "网格责任单位",
+        "grid",
+        "411002001001001",
+    ]
     assert df.loc["rule", "assigned_by"] == "rule" and "r_school_200" in df.loc["rule", "rule_ids"]
     assert pd.isna(df.loc["none", "assigned_by"]) and pd.isna(df.loc["none", "units"])
     # Rules are listed whatever decided the units.
@@ -343,7 +418,14 @@ def test_db11_codes_numbered_west_east_north_south():
     inv = pyproj.Transformer.from_crs(epsg, 4326, always_xy=True)
     x0, y0 = 500_000.0, 3_930_000.0
     # A 社区 450 m wide, 350 m tall with a notch: 5 columns × 4 rows of 100 m cells, clipped.
-    ring = [(x0, y0), (x0 + 450, y0), (x0 + 450, y0 + 350), (x0 + 200, y0 + 350), (x0 + 200, y0 + 250), (x0, y0 + 250)]
+    ring = [
+        (x0, y0),
+        (x0 + 450, y0),
+        (x0 + 450, y0 + 350),
+        (x0 + 200, y0 + 350),
+        (x0 + 200, y0 + 250),
+        (x0, y0 + 250),
+    ]
     poly = shapely.Polygon([inv.transform(x, y) for x, y in ring])
     comm = gpd.GeoDataFrame(
         {"district_code": ["411002"], "subdistrict_code": ["7"], "community_code": ["12"],
@@ -381,7 +463,11 @@ def test_topology_reports_overlap_and_gap():
     x0, y0 = 500_000.0, 3_930_000.0
     cells = gpd.GeoDataFrame(
         {"code": list("ABCDEFGHI")},
-        geometry=[sq(x0 + i * 100 - (10 if i == 2 and j == 0 else 0), y0 + j * 100) for j in range(3) for i in range(3)],
+        geometry=[
+            sq(x0 + i * 100 - (10 if i == 2 and j == 0 else 0), y0 + j * 100)
+            for j in range(3)
+            for i in range(3)
+        ],
         crs=4326,
     )
     cells = cells.drop(index=4).reset_index(drop=True)  # a hole in the middle
@@ -430,7 +516,7 @@ def test_kill_9_mid_import_leaves_ledger_unchanged(tmp_path):
     big_csv = tmp_path / "big.csv"
     big.to_csv(big_csv, index=False)
     journal = Path(str(db) + "-journal")
-    proc = subprocess.Popen(  # noqa: S603
+    proc = subprocess.Popen(
         [sys.executable, "-m", "geo", "cases", "import", str(big_csv), "--db", str(db)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

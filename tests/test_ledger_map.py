@@ -62,7 +62,9 @@ def test_case_layer_in_browser(browser, page, screens):  # noqa: F811
     assert browser.execute_script("return CGTCases.ready") is True
     placed = frame[frame["lon"].notna()]
     assert browser.execute_script("return CGTCases.markers.length") == len(placed)
-    n_over = browser.execute_script("return CGTCases.markers.filter(function (m) { return m.options.cgtCase.o; }).length")
+    n_over = browser.execute_script(
+        "return CGTCases.markers.filter(function (m) { return m.options.cgtCase.o; }).length"
+    )
     assert n_over == int(placed["overdue"].sum()) > 0
     # At the opening zoom nearby cases are clustered; clusters holding an overdue case are red.
     assert browser.execute_script("return document.querySelectorAll('.cgt-case-cluster').length") > 0
@@ -71,12 +73,15 @@ def test_case_layer_in_browser(browser, page, screens):  # noqa: F811
         "Array.prototype.reduce.call(document.querySelectorAll('.cgt-case-cluster span'),"
         " function (s, e) { return s + parseInt(e.textContent, 10); }, 0)"
     )
-    legend_swatches = browser.execute_script("return document.querySelectorAll('.cgt-case-legend .cgt-case').length")
+    legend_swatches = browser.execute_script(
+        "return document.querySelectorAll('.cgt-case-legend .cgt-case').length"
+    )
     assert shown - legend_swatches == len(placed)
     # Grid cells with overdue cases are shaded, the others are not.
     shaded = browser.execute_script(
         "var n = 0, z = 0; CGTCases.grid.eachLayer(function (l) {"
-        " if (l.cgtOverdue > 0) { n += l.options.fillOpacity > 0 ? 1 : 0; } else { z += l.options.fillOpacity; } });"
+        " if (l.cgtOverdue > 0) { n += l.options.fillOpacity > 0 ? 1 : 0; }"
+        " else { z += l.options.fillOpacity; } });"
         " return [n, z];"
     )
     cells_over = frame[frame["overdue"] & frame["grid_code"].notna()]["grid_code"].nunique()
@@ -112,6 +117,8 @@ def test_case_layer_in_browser(browser, page, screens):  # noqa: F811
         "var p = document.querySelector('.leaflet-popup-content'); return p ? p.textContent : null"
     )
     assert text is not None and XSS in text and "超期" in text
-    assert browser.execute_script("return document.querySelectorAll('.leaflet-popup-content img').length") == 0
+    assert (
+        browser.execute_script("return document.querySelectorAll('.leaflet-popup-content img').length") == 0
+    )
     browser.save_screenshot(str(screens / "ledger_popup.png"))
     check_clean(browser)

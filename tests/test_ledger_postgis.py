@@ -77,8 +77,8 @@ def test_same_import_same_report_on_gpkg_and_postgis(pg, ctx, tmp_path):
         pd.testing.assert_frame_equal(
             overdue_cases(a, "2023-04-20"), overdue_cases(b, "2023-04-20"), check_dtype=False
         )
-        cols = ["case_id", "status", "grid_code", "street", "street_chief", "rule_ids", "units", "assigned_by",
-                "overdue", "days_overdue"]  # fmt: skip
+        cols = ["case_id", "status", "grid_code", "street", "street_chief", "rule_ids", "units",
+                "assigned_by", "overdue", "days_overdue"]  # fmt: skip
         ea, eb = export_frame(a, "2023-04-20"), export_frame(b, "2023-04-20")
         pd.testing.assert_frame_equal(ea[cols], eb[cols], check_dtype=False)
         for c in ("lon", "lat"):

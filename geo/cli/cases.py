@@ -13,7 +13,9 @@ from ._common import GazOpt, OsmOpt, _fail_input, _print_problems, app, err, out
 cases_app = typer.Typer(help="The case ledger (问题台账): import, report, export.", no_args_is_help=True)
 app.add_typer(cases_app, name="cases")
 
-DbOpt = Annotated[str, typer.Option("--db", help="Ledger: a .gpkg file, or a postgresql:// URL (needs [postgis]).")]
+DbOpt = Annotated[
+    str, typer.Option("--db", help="Ledger: a .gpkg file, or a postgresql:// URL (needs [postgis]).")
+]
 AsOfOpt = Annotated[
     str | None, typer.Option("--as-of", help="Day at which overdue is judged (YYYY-MM-DD); default today.")
 ]
@@ -34,7 +36,9 @@ def _check_date(value: str | None) -> None:
 def import_cmd(
     files: Annotated[list[Path], typer.Argument(help="Case files: CSV (UTF-8/GBK), XLSX, GeoJSON.")],
     db: DbOpt,
-    crs: Annotated[str, typer.Option("--crs", help="wgs84 | gcj02 (Amap, Tencent) | bd09 (Baidu).")] = "wgs84",
+    crs: Annotated[
+        str, typer.Option("--crs", help="wgs84 | gcj02 (Amap, Tencent) | bd09 (Baidu).")
+    ] = "wgs84",
     plan: Annotated[
         list[str] | None, typer.Option("--plan", help="Plan whose rule zones apply (id or YAML); repeatable.")
     ] = None,
@@ -116,7 +120,9 @@ def export_cmd(
         _check_date(as_of)
         suffix = out_file.suffix.lower()
         if suffix not in (".csv", ".xlsx", ".gpkg", ".geojson"):
-            raise InputError.single("--out", f"expected .csv, .xlsx, .gpkg or .geojson, got {str(out_file)!r}")
+            raise InputError.single(
+                "--out", f"expected .csv, .xlsx, .gpkg or .geojson, got {str(out_file)!r}"
+            )
         with open_store(db, create=False) as store:
             gdf = export_frame(store, as_of)
         gdf = gdf[[*EXPORT_COLUMNS, "geometry"]]

@@ -16,7 +16,9 @@ app.add_typer(chiefs_app, name="chiefs")
 
 @chiefs_app.command("import")
 def import_cmd(
-    file: Annotated[Path, typer.Argument(help="CSV/XLSX: street (or segment such as 凤台街望川楼路段), unit, role.")],
+    file: Annotated[
+        Path, typer.Argument(help="CSV/XLSX: street (or segment such as 凤台街望川楼路段), unit, role.")
+    ],
     db: Annotated[str, typer.Option("--db", help="Ledger (.gpkg or postgresql:// URL).")],
     region: Annotated[str | None, typer.Option("--region", help="Region the streets lie in.")] = None,
     plan: Annotated[str | None, typer.Option("--plan", help="Use this plan's region.")] = None,
@@ -30,9 +32,13 @@ def import_cmd(
 
     try:
         if region is None and plan is None and not osm:
-            raise InputError.single("--region", "give --region R or --plan ID (or --osm) to resolve the streets")
-        ctx, gp = context_for((), region=region or (_plan_region(plan) if plan else None),
-                              osm=[str(p) for p in osm or ()], gazetteers=[str(p) for p in gazetteer or ()])  # fmt: skip
+            raise InputError.single(
+                "--region", "give --region R or --plan ID (or --osm) to resolve the streets"
+            )
+        reg = region or (_plan_region(plan) if plan else None)
+        osm_files = [str(p) for p in osm or ()]
+        gaz_files = [str(p) for p in gazetteer or ()]
+        ctx, gp = context_for((), region=reg, osm=osm_files, gazetteers=gaz_files)
         _print_problems(gp)
         with open_store(db) as store:
             n, problems = import_chiefs(store, file, ctx.sources)
@@ -42,7 +48,9 @@ def import_cmd(
         err.print(f"error: {p}", markup=False, highlight=False)
     if ctx.schematic:
         schematic_note()
-    out.print(f"stored {n} street chiefs in {db}; {len(problems)} rows not taken", markup=False, highlight=False)
+    out.print(
+        f"stored {n} street chiefs in {db}; {len(problems)} rows not taken", markup=False, highlight=False
+    )
     if problems:
         raise typer.Exit(2)
 

@@ -1,4 +1,7 @@
-"""``geo grid``: 单元网格 — import cells from a 数字城管 system or make square cells (registers on ``geo.cli.app``)."""
+"""``geo grid``: 单元网格 — import cells from a 数字城管 system or make square cells.
+
+Registers on ``geo.cli.app``.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +13,9 @@ import typer
 from ..errors import InputError
 from ._common import _fail_input, _print_problems, app, err, out
 
-grid_app = typer.Typer(help="Unit grid cells (单元网格): import or make, with a topology check.", no_args_is_help=True)
+grid_app = typer.Typer(
+    help="Unit grid cells (单元网格): import or make, with a topology check.", no_args_is_help=True
+)
 app.add_typer(grid_app, name="grid")
 
 
@@ -67,7 +72,9 @@ def make_cmd(
     ] = None,
     units: Annotated[str | None, typer.Option("--units", help="责任主体 of every cell.")] = None,
     db: Annotated[str | None, typer.Option("--db", help="Ledger to store the cells in.")] = None,
-    out_file: Annotated[Path | None, typer.Option("--out", help="Or write them to a .gpkg/.geojson file.")] = None,
+    out_file: Annotated[
+        Path | None, typer.Option("--out", help="Or write them to a .gpkg/.geojson file.")
+    ] = None,
 ) -> None:
     """Square cells in the metric CRS, clipped to the region (and each 社区); topology checked."""
     from ..ledger.grid import check_topology, make_grid, read_communities, region_boundary, save_grid

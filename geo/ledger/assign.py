@@ -89,9 +89,7 @@ def _to_metric(geoms: np.ndarray, epsg: int) -> np.ndarray:
     return shapely.transform(geoms, lambda xy: np.column_stack(tr.transform(xy[:, 0], xy[:, 1])))
 
 
-def _nearest(
-    points_m: np.ndarray, geoms_m: np.ndarray, tol: float
-) -> tuple[np.ndarray, np.ndarray]:
+def _nearest(points_m: np.ndarray, geoms_m: np.ndarray, tol: float) -> tuple[np.ndarray, np.ndarray]:
     """Index of the nearest geometry within ``tol`` metres for each point (-1: none) and the distance."""
     idx = np.full(len(points_m), -1, dtype=np.int64)
     dist = np.full(len(points_m), np.nan)
@@ -120,9 +118,7 @@ def _join_unique(keys: np.ndarray, values: pd.Series, n: int) -> np.ndarray:
     return out
 
 
-def assign(
-    frame: pd.DataFrame, ctx: Context, progress: Callable[[int], None] | None = None
-) -> pd.DataFrame:
+def assign(frame: pd.DataFrame, ctx: Context, progress: Callable[[int], None] | None = None) -> pd.DataFrame:
     """Fill the assignment columns of a case frame (``lon``, ``lat``, ``reported_day``, ``unit_given``).
 
     Returns
@@ -172,7 +168,13 @@ def assign(
         ci, _ = _nearest(pts_m, cm, ctx.tolerance_m)
         ok = ci >= 0
         c = ctx.chiefs
-        label = (c["street"].astype(str) + " " + c["role"].fillna("").astype(str) + " " + c["chief"].fillna("").astype(str)).str.strip()
+        label = (
+            c["street"].astype(str)
+            + " "
+            + c["role"].fillna("").astype(str)
+            + " "
+            + c["chief"].fillna("").astype(str)
+        ).str.strip()
         chief[hi[ok]] = label.to_numpy()[ci[ok]]
         chief_unit[hi[ok]] = c["unit"].to_numpy()[ci[ok]]
         if streets is None:
@@ -193,10 +195,18 @@ def assign(
         m = len(hi)
         rule_ids[hi] = _join_unique(keys, hits["rule_id"].astype(object), m)
         restrictions[hi] = _join_unique(keys, hits["restriction"].astype(object), m)
-        both = hits["lead"].astype(object).fillna("").astype(str) + ";" + hits["units"].astype(object).fillna("").astype(str)
+        both = (
+            hits["lead"].astype(object).fillna("").astype(str)
+            + ";"
+            + hits["units"].astype(object).fillna("").astype(str)
+        )
         rule_units[hi] = _join_unique(keys, both, m)
 
-    own = frame["unit_given"].to_numpy(dtype=object) if "unit_given" in frame.columns else np.full(n, None, object)
+    own = (
+        frame["unit_given"].to_numpy(dtype=object)
+        if "unit_given" in frame.columns
+        else np.full(n, None, object)
+    )
     choices = [
         ("case", own),
         ("street_chief", chief_unit),
@@ -206,7 +216,10 @@ def assign(
     units = np.full(n, None, dtype=object)
     by = np.full(n, None, dtype=object)
     for name, vals in choices:
-        filled = pd.notna(vals) & (pd.Series(vals, dtype=object).fillna("").astype(str).str.strip() != "").to_numpy()
+        filled = (
+            pd.notna(vals)
+            & (pd.Series(vals, dtype=object).fillna("").astype(str).str.strip() != "").to_numpy()
+        )
         take = filled & pd.isna(units)
         units[take] = vals[take]
         by[take] = name

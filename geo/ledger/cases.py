@@ -269,7 +269,14 @@ def read_cases(path: str | Path, *, crs: str = "wgs84") -> CaseTable:
     dup = out["case_id"].duplicated(keep="first").to_numpy() & out["case_id"].notna().to_numpy()
     if dup.any():
         first = {v: int(line[i]) for i, v in enumerate(out["case_id"]) if v is not None and not dup[i]}
-        flag(dup, "case_id", lambda i: f"case id {out['case_id'].iloc[i]!r} repeats line {first.get(out['case_id'].iloc[i])}; expected one row per case")
+        flag(
+            dup,
+            "case_id",
+            lambda i: (
+                f"case id {out['case_id'].iloc[i]!r} repeats line {first.get(out['case_id'].iloc[i])}; "
+                "expected one row per case"
+            ),
+        )
 
     # Status
     status_text = _text(t["status"]) if "status" in t.columns else pd.Series([None] * n)
@@ -280,13 +287,20 @@ def read_cases(path: str | Path, *, crs: str = "wgs84") -> CaseTable:
     flag(
         canon.isna().to_numpy(),
         "status",
-        lambda i: f"unknown status {status_text.iloc[i]!r}; expected one of {words} (or open/in_progress/closed/struck_off)",
+        lambda i: (
+            f"unknown status {status_text.iloc[i]!r}; expected one of {words} "
+            "(or open/in_progress/closed/struck_off)"
+        ),
     )
     out["status"] = canon.to_numpy()
 
     # Dates
-    rep, rep_bad = _parse_times(_text(t["reported_at"]))
-    flag(rep.isna().to_numpy(), "reported_at", lambda i: f"report time {t['reported_at'].iloc[i]!r} is not a date; expected YYYY-MM-DD [HH:MM]")
+    rep, _ = _parse_times(_text(t["reported_at"]))
+    flag(
+        rep.isna().to_numpy(),
+        "reported_at",
+        lambda i: f"report time {t['reported_at'].iloc[i]!r} is not a date; expected YYYY-MM-DD [HH:MM]",
+    )
     out["reported_at"] = rep.dt.strftime("%Y-%m-%d %H:%M:%S").to_numpy()
     out["reported_day"] = _days(rep)
     out["deadline"] = None
@@ -296,13 +310,21 @@ def read_cases(path: str | Path, *, crs: str = "wgs84") -> CaseTable:
         ld_text = _text(t["limit_days"])
         ld = pd.to_numeric(ld_text, errors="coerce").to_numpy(dtype=float)
         ld_bad = ld_text.notna().to_numpy() & ~(np.isfinite(ld) & (ld >= 0) & (np.mod(ld, 1) == 0))
-        flag(ld_bad, "limit_days", lambda i: f"time limit {ld_text.iloc[i]!r} is not a whole number of days; expected e.g. 3")
+        flag(
+            ld_bad,
+            "limit_days",
+            lambda i: f"time limit {ld_text.iloc[i]!r} is not a whole number of days; expected e.g. 3",
+        )
         ok = ~ld_bad & np.isfinite(ld)
         out.loc[ok, "limit_days"] = ld[ok]
         out.loc[ok, "deadline_day"] = out["reported_day"].to_numpy()[ok] + ld[ok]
     if "deadline" in t.columns:
         dl, dl_bad = _parse_times(_text(t["deadline"]))
-        flag(dl_bad, "deadline", lambda i: f"deadline {t['deadline'].iloc[i]!r} is not a date; expected YYYY-MM-DD")
+        flag(
+            dl_bad,
+            "deadline",
+            lambda i: f"deadline {t['deadline'].iloc[i]!r} is not a date; expected YYYY-MM-DD",
+        )
         given = dl.notna().to_numpy()
         out.loc[given, "deadline_day"] = _days(dl)[given]
     has_dl = np.isfinite(out["deadline_day"].to_numpy(dtype=float))
@@ -312,9 +334,17 @@ def read_cases(path: str | Path, *, crs: str = "wgs84") -> CaseTable:
     out["closed_day"] = np.nan
     if "closed_at" in t.columns:
         cl, cl_bad = _parse_times(_text(t["closed_at"]))
-        flag(cl_bad, "closed_at", lambda i: f"closing time {t['closed_at'].iloc[i]!r} is not a date; expected YYYY-MM-DD [HH:MM]")
+        flag(
+            cl_bad,
+            "closed_at",
+            lambda i: f"closing time {t['closed_at'].iloc[i]!r} is not a date; expected YYYY-MM-DD [HH:MM]",
+        )
         early = (cl < rep).to_numpy() & cl.notna().to_numpy()
-        flag(early, "closed_at", lambda i: "closed before it was reported; expected a closing time after 上报时间")
+        flag(
+            early,
+            "closed_at",
+            lambda i: "closed before it was reported; expected a closing time after 上报时间",
+        )
         out["closed_at"] = np.where(cl.notna(), cl.dt.strftime("%Y-%m-%d %H:%M:%S"), None)
         out["closed_day"] = _days(cl)
 
@@ -342,7 +372,13 @@ def read_cases(path: str | Path, *, crs: str = "wgs84") -> CaseTable:
             for i in np.flatnonzero(np.isnan(fast)):  # full-width digits, blanks: the few left
                 num = _number(values.iloc[i])
                 if num is None:
-                    flag(np.eye(1, n, i, dtype=bool)[0], col, lambda i, c=col: f"{c} {str(t[c].iloc[i]).strip()!r} is not a number; expected decimal degrees")
+                    flag(
+                        np.eye(1, n, i, dtype=bool)[0],
+                        col,
+                        lambda i, c=col: (
+                            f"{c} {str(t[c].iloc[i]).strip()!r} is not a number; expected decimal degrees"
+                        ),
+                    )
                 else:
                     arr[i] = num
         given = np.isfinite(lon) | np.isfinite(lat)
@@ -488,7 +524,11 @@ def upsert(store: Store, frame: pd.DataFrame, now: str) -> tuple[int, int, int]:
         n_changed = np.flatnonzero(changed)
         changes = [
             json.dumps(
-                {c: [_plain(old[f"{c}__old"].iloc[i]), _plain(old[c].iloc[i])] for c in TRACKED if diffs[c][i]},
+                {
+                    c: [_plain(old[f"{c}__old"].iloc[i]), _plain(old[c].iloc[i])]
+                    for c in TRACKED
+                    if diffs[c][i]
+                },
                 ensure_ascii=False,
             )
             for i in n_changed

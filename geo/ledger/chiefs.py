@@ -60,7 +60,9 @@ def read_chiefs(path: str | Path) -> tuple[pd.DataFrame, list[Problem]]:
     t = table[list(rename)].rename(columns=rename)
     for c in ("street", "unit"):
         if c not in t.columns:
-            raise InputError.single(source, f"missing the {c} column ({CHIEF_ALIASES[c][0]})", line=1, field=c)
+            raise InputError.single(
+                source, f"missing the {c} column ({CHIEF_ALIASES[c][0]})", line=1, field=c
+            )
     for c in CHIEF_ALIASES:
         if c not in t.columns:
             t[c] = None
@@ -69,7 +71,9 @@ def read_chiefs(path: str | Path) -> tuple[pd.DataFrame, list[Problem]]:
     bad = np.zeros(len(t), dtype=bool)
     for c in ("street", "unit"):
         for i in np.flatnonzero(t[c].isna().to_numpy() & ~bad):
-            problems.append(Problem(source, f"empty {c}; expected {CHIEF_ALIASES[c][0]}", line=lines[i], field=c))
+            problems.append(
+                Problem(source, f"empty {c}; expected {CHIEF_ALIASES[c][0]}", line=lines[i], field=c)
+            )
             bad[i] = True
     t["role"] = t["role"].fillna("街(路)长")
     return t[~bad].reset_index(drop=True), problems
@@ -95,7 +99,12 @@ def import_chiefs(store: Store, path: str | Path, sources) -> tuple[int, list[Pr
         except Unresolved as u:
             near = f"; closest: {'、'.join(u.candidates)}" if u.candidates else ""
             problems.append(
-                Problem(str(path), f"street {r['street']!r} not found: {u.reason}{near}", line=int(r["source_row"]), field="street")
+                Problem(
+                    str(path),
+                    f"street {r['street']!r} not found: {u.reason}{near}",
+                    line=int(r["source_row"]),
+                    field="street",
+                )
             )
             continue
         keep.append(i)

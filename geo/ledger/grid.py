@@ -74,7 +74,9 @@ def read_grid(path: str | Path) -> tuple[gpd.GeoDataFrame, list[Problem]]:
     """
     source = str(path)
     if not Path(path).is_file():
-        raise InputError.single(source, "file not found; expected a GeoJSON/GeoPackage/Shapefile of grid cells")
+        raise InputError.single(
+            source, "file not found; expected a GeoJSON/GeoPackage/Shapefile of grid cells"
+        )
     try:
         gdf = gpd.read_file(path)
     except Exception as e:  # pyogrio/GDAL errors
@@ -94,11 +96,17 @@ def read_grid(path: str | Path) -> tuple[gpd.GeoDataFrame, list[Problem]]:
             problems.append(Problem(source, "no grid code; expected 网格编码", line=fno, field="code"))
             bad[i] = True
         elif types[i] not in (3, 6):
-            problems.append(Problem(source, "not a polygon; expected a grid cell polygon", line=fno, field="geometry"))
+            problems.append(
+                Problem(source, "not a polygon; expected a grid cell polygon", line=fno, field="geometry")
+            )
             bad[i] = True
     dup = code.duplicated() & ~pd.Series(bad)
     for i in np.flatnonzero(dup.to_numpy()):
-        problems.append(Problem(source, f"grid code {code.iloc[i]!r} repeats; expected unique codes", line=i + 1, field="code"))
+        problems.append(
+            Problem(
+                source, f"grid code {code.iloc[i]!r} repeats; expected unique codes", line=i + 1, field="code"
+            )
+        )
     bad |= dup.to_numpy()
     out = gdf[~bad].copy()
     out["code"] = code[~bad].to_numpy()
@@ -177,7 +185,9 @@ def make_grid(
         for c in ("district_code", "subdistrict_code", "community_code"):
             if c not in comm.columns:
                 raise InputError.single("--communities", f"community polygons need a {c!r} column", field=c)
-        parts = [(boxes, np.full(len(boxes), k), shapely.intersection(g, b)) for k, g in enumerate(comm.geometry)]
+        parts = [
+            (boxes, np.full(len(boxes), k), shapely.intersection(g, b)) for k, g in enumerate(comm.geometry)
+        ]
     geoms, rows, cols, groups = [], [], [], []
     tree = shapely.STRtree(boxes)
     for _, gid, area in parts:
@@ -262,7 +272,9 @@ def check_topology(
         reg = gpd.GeoSeries([region], crs=4326).to_crs(epsg).iloc[0]
         gaps = shapely.difference(reg, union, grid_size=0.01)
     else:
-        holes = [shapely.Polygon(r) for p in getattr(union, "geoms", [union]) for r in getattr(p, "interiors", [])]
+        holes = [
+            shapely.Polygon(r) for p in getattr(union, "geoms", [union]) for r in getattr(p, "interiors", [])
+        ]
         gaps = shapely.union_all(holes) if holes else shapely.Polygon()
     for g in getattr(gaps, "geoms", [gaps]):
         if not g.is_empty and g.area >= MIN_AREA_M2:
@@ -309,7 +321,9 @@ def read_communities(path: str | Path) -> gpd.GeoDataFrame:
         v = gdf[c].astype(str).str.strip()
         badv = ~v.str.fullmatch(rf"\d{{1,{width}}}")
         for i in np.flatnonzero(badv.to_numpy()):
-            raise InputError.single(source, f"{c} {v.iloc[i]!r} is not a code of {width} digits", line=i + 1, field=c)
+            raise InputError.single(
+                source, f"{c} {v.iloc[i]!r} is not a code of {width} digits", line=i + 1, field=c
+            )
         gdf[c] = v
     return gdf.to_crs(4326) if gdf.crs is not None else gdf.set_crs(4326)
 

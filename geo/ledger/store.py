@@ -303,9 +303,9 @@ def _gpkg_base(con: sqlite3.Connection) -> None:
     con.executemany(
         "INSERT OR IGNORE INTO gpkg_spatial_ref_sys VALUES (?, ?, ?, ?, ?, ?)",
         [
-            ("Undefined cartesian SRS", -1, "NONE", -1, "undefined", "undefined cartesian coordinate reference system"),
-            ("Undefined geographic SRS", 0, "NONE", 0, "undefined", "undefined geographic coordinate reference system"),
-            ("WGS 84 geodetic", 4326, "EPSG", 4326, _WGS84_WKT, "longitude/latitude coordinates in decimal degrees"),
+            ("Undefined cartesian SRS", -1, "NONE", -1, "undefined", "undefined cartesian CRS"),
+            ("Undefined geographic SRS", 0, "NONE", 0, "undefined", "undefined geographic CRS"),
+            ("WGS 84 geodetic", 4326, "EPSG", 4326, _WGS84_WKT, "longitude/latitude in decimal degrees"),
         ],
     )  # fmt: skip
     con.execute(
@@ -316,7 +316,8 @@ def _gpkg_base(con: sqlite3.Connection) -> None:
         " srs_id INTEGER REFERENCES gpkg_spatial_ref_sys(srs_id))"
     )
     con.execute(
-        "CREATE TABLE IF NOT EXISTS gpkg_geometry_columns (table_name TEXT NOT NULL, column_name TEXT NOT NULL,"
+        "CREATE TABLE IF NOT EXISTS gpkg_geometry_columns (table_name TEXT NOT NULL,"
+        " column_name TEXT NOT NULL,"
         " geometry_type_name TEXT NOT NULL, srs_id INTEGER NOT NULL, z TINYINT NOT NULL, m TINYINT NOT NULL,"
         " CONSTRAINT pk_geom_cols PRIMARY KEY (table_name, column_name))"
     )
@@ -412,9 +413,7 @@ def open_store(db: str | Path, *, create: bool = True) -> Store:
     else:
         path = Path(text)
         if path.suffix.lower() != ".gpkg":
-            raise InputError.single(
-                "--db", f"expected a .gpkg file or a postgresql:// URL, got {text!r}"
-            )
+            raise InputError.single("--db", f"expected a .gpkg file or a postgresql:// URL, got {text!r}")
         if not path.exists() and not create:
             raise InputError.single(text, "ledger not found; create it with geo cases import")
         path.parent.mkdir(parents=True, exist_ok=True)

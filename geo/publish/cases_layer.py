@@ -42,7 +42,12 @@ STATUS_WORDS = {
     "closed": "已结案",
     "struck_off": "已销号",
 }
-ASSIGNED_WORDS = {"case": "案件所填单位", "street_chief": "街(路)长", "grid": "网格责任主体", "rule": "方案规则"}
+ASSIGNED_WORDS = {
+    "case": "案件所填单位",
+    "street_chief": "街(路)长",
+    "grid": "网格责任主体",
+    "rule": "方案规则",
+}
 
 
 def _text(v: Any) -> str | None:
@@ -87,7 +92,7 @@ def cases_payload(store: Store, as_of: dt.date | str | None = None) -> dict[str,
         rec.update(x=x[i], y=y[i], o=bool(overdue[i]), d=days[i])
         out_cases.append(rec)
     # Grid cells with open and overdue counts at the date.
-    g = store.frame(f"SELECT code, community, {store.geom_select()} FROM grids")
+    g = store.frame(f"SELECT code, community, {store.geom_select()} FROM grids")  # noqa: S608 (fixed text)
     geoms = store.geometries(g["geom"].tolist())
     open_mask = ~cases["closed_now"].to_numpy(dtype=bool)
     counts = pd.DataFrame({"g": cases["grid_code"], "open": open_mask, "over": cases["overdue"]})
@@ -168,16 +173,19 @@ def add_cases_layer(html: str, store: Store, as_of: dt.date | str | None = None)
     from .html import js_json
 
     data = cases_payload(store, as_of)
-    css = "".join((_VENDOR / n).read_text("utf-8") for n in ("MarkerCluster.css", "MarkerCluster.Default.css"))
+    css = "".join(
+        (_VENDOR / n).read_text("utf-8") for n in ("MarkerCluster.css", "MarkerCluster.Default.css")
+    )
     css += (_TEMPLATES / "cases_layer.css").read_text("utf-8")
     # The vendored file names a source map that is not shipped: the reference goes.
-    js = (_VENDOR / "leaflet.markercluster.js").read_text("utf-8").replace(
-        "//# sourceMappingURL=leaflet.markercluster.js.map", ""
+    js = (
+        (_VENDOR / "leaflet.markercluster.js")
+        .read_text("utf-8")
+        .replace("//# sourceMappingURL=leaflet.markercluster.js.map", "")
     )
     js += "\n" + (_TEMPLATES / "cases_layer.js").read_text("utf-8")
     block = (
-        f"<style>{css}</style>\n<script>{js}\n</script>\n"
-        f"<script>CGTCases.start({js_json(data)});</script>\n"
+        f"<style>{css}</style>\n<script>{js}\n</script>\n<script>CGTCases.start({js_json(data)});</script>\n"
     )
     at = html.rfind("</body>")
     if at < 0:
