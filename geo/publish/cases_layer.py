@@ -25,23 +25,27 @@ _HERE = Path(__file__).parent
 _VENDOR = _HERE / "vendor" / "leaflet.markercluster"
 _TEMPLATES = _HERE / "templates"
 
-#: Case status colours (open / overdue / closed / 销号), until the shared symbology table
-#: (geo/publish/style.py) carries them.
-STATUS_COLORS = {
-    "open": "#2980b9",
-    "in_progress": "#f39c12",
-    "overdue": "#c0392b",
-    "closed": "#27ae60",
-    "struck_off": "#7f8c8d",
-}
-#: Legend words of the styles.
-STATUS_WORDS = {
-    "open": "待处置",
-    "in_progress": "处置中",
-    "overdue": "超期未结",
-    "closed": "已结案",
-    "struck_off": "已销号",
-}
+#: Marker style of each case status, from the shared symbology table (geo/publish/style.py):
+#: 处置中 cases are open cases there, drawn as 待处置.
+_STYLE_OF = {"open": "open", "in_progress": "open", "closed": "closed", "struck_off": "written_off"}
+#: Legend order: the four classes of the shared table.
+_LEGEND = ("open", "overdue", "closed", "written_off")
+
+
+def _case_styles() -> dict[str, Any]:
+    from .style import style_for_case
+
+    return {k: style_for_case(k) for k in _LEGEND}
+
+
+#: ``#rrggbb`` of each legend class (open, overdue, closed, written_off).
+STATUS_COLORS = {k: s.colour for k, s in _case_styles().items()}
+#: Marker shape of each class (circle, square, triangle, diamond).
+STATUS_SHAPES = {k: s.marker for k, s in _case_styles().items()}
+#: Chinese legend words of each class.
+STATUS_WORDS = {k: s.label for k, s in _case_styles().items()}
+#: Words for the case's own status in popups.
+STATUS_LABELS = {"open": "待处置", "in_progress": "处置中", "closed": "已结案", "struck_off": "已销号"}
 ASSIGNED_WORDS = {
     "case": "案件所填单位",
     "street_chief": "街(路)长",
@@ -127,30 +131,19 @@ def cases_payload(store: Store, as_of: dt.date | str | None = None) -> dict[str,
     ]
     unplaced = int(cases["lon"].isna().sum())
     note = f"{unplaced} 件案件地址未能定位，未上图（见导出表）" if unplaced else ""
-    colors, words = _symbology()
     return {
         "as_of": date_text,
         "cases": out_cases,
         "grids": {"type": "FeatureCollection", "features": features},
         "units": unit_rows,
-        "colors": colors,
-        "status_words": words,
-        "labels": {k: v for k, v in words.items() if k != "overdue"},
+        "colors": STATUS_COLORS,
+        "status_words": STATUS_WORDS,
+        "style_of": _STYLE_OF,
+        "shapes": STATUS_SHAPES,
+        "labels": STATUS_LABELS,
         "assigned": ASSIGNED_WORDS,
         "note": note,
     }
-
-
-def _symbology() -> tuple[dict[str, str], dict[str, str]]:
-    """Case status colours and words: the shared symbology table's when it has them."""
-    try:
-        from . import style  # type: ignore[attr-defined]
-
-        colors = dict(getattr(style, "CASE_STATUS_COLORS", None) or STATUS_COLORS)
-        words = dict(getattr(style, "CASE_STATUS_WORDS", None) or STATUS_WORDS)
-    except ImportError:
-        colors, words = dict(STATUS_COLORS), dict(STATUS_WORDS)
-    return colors, words
 
 
 def add_cases_layer(html: str, store: Store, as_of: dt.date | str | None = None) -> str:

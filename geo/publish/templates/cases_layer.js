@@ -39,11 +39,12 @@ var CGTCases = (function () {
     return box;
   }
 
-  function styleKey(c) { return c.o ? 'overdue' : c.s; }
+  function styleKey(c) { return c.o ? 'overdue' : (K.data.style_of[c.s] || 'open'); }
 
   function icon(c) {
     var k = styleKey(c);
-    return L.divIcon({className: 'cgt-case cgt-case-' + k, iconSize: [14, 14], iconAnchor: [7, 7],
+    return L.divIcon({className: 'cgt-case cgt-case-' + k + ' cgt-shape-' + (K.data.shapes[k] || 'circle'),
+                      iconSize: [14, 14], iconAnchor: [7, 7],
                       html: ''});
   }
 
@@ -84,7 +85,7 @@ var CGTCases = (function () {
     var legend = el('div', 'cgt-case-legend');
     Object.keys(data.colors).forEach(function (k) {
       var item = el('span', 'cgt-case-legend-item');
-      var sw = el('i', 'cgt-case cgt-case-' + k);
+      var sw = el('i', 'cgt-case cgt-case-' + k + ' cgt-shape-' + (data.shapes[k] || 'circle'));
       item.appendChild(sw);
       item.appendChild(document.createTextNode(data.status_words[k]));
       legend.appendChild(item);
