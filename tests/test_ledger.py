@@ -268,8 +268,15 @@ def test_gcj02_input_lands_on_wgs84_truth(tmp_path):
     assert read_cases(g2, crs="gcj02").frame["lon"].iloc[0] == pytest.approx(lon)
 
 
-def test_address_resolution_keeps_unresolved(tmp_path):
-    ctx, _ = context_for((), region="晋城市城区")
+@pytest.fixture(scope="module")
+def jc_ctx():
+    ctx, problems = context_for((), region="晋城市城区")
+    assert problems == []
+    return ctx
+
+
+def test_address_resolution_keeps_unresolved(tmp_path, jc_ctx):
+    ctx = jc_ctx
     rows = [
         ["A1", "2023-04-02 09:15", "占道经营", "", "", "", "金屯菜市场", "待处置", "3", "", ""],
         ["A2", "2023-04-02 09:15", "占道经营", "", "", "", "幸福里小区东门", "待处置", "3", "", ""],
@@ -284,6 +291,57 @@ def test_address_resolution_keeps_unresolved(tmp_path):
     assert shapely.Point(a1.lon, a1.lat).distance(market.representative_point()) < 0.002
     assert a2.located_by == "unresolved" and a2.status == "open"
     assert pd.isna(a2.lon) and "not found" in a2.location_note
+
+
+def test_street_chiefs_with_segment_phrases(tmp_path, jc_ctx):
+    from geo.ledger.chiefs import import_chiefs
+
+    bad = tmp_path / "chiefs.csv"
+    bad.write_text(
+        (EXAMPLES / "chiefs.csv").read_text(encoding="utf-8") + "无此路,某人,路长,某单位,示例数据\n",
+        encoding="utf-8",
+    )
+    with open_store(tmp_path / "l.gpkg") as store:
+        n, problems = import_chiefs(store, bad, jc_ctx.sources)
+        df = store.frame("SELECT street, unit, matched_by, geom FROM street_chiefs")
+    assert n == 4
+    assert [(p.line, p.field) for p in problems] == [(6, "street")] and "无此路" in problems[0].message
+    geoms = dict(zip(df["street"], gpd.GeoSeries(list(store.geometries(df["geom"].tolist())), crs=4326)
+                     .to_crs(jc_ctx.sources.epsg).length, strict=True))  # fmt: skip
+    whole = jc_ctx.sources.streets
+    wenchang = whole[whole["name"] == "文昌街"].to_crs(jc_ctx.sources.epsg).length.sum()
+    assert 0 < geoms["文昌街望川楼路段"] < wenchang / 2  # a segment, not the whole street
+    assert df.set_index("street").loc["凤台街", "unit"] == "城区城管局凤台中队"
+
+
+def test_grid_import_codes_and_problems(tmp_path):
+    import pyproj
+
+    inv = pyproj.Transformer.from_crs(4547, 4326, always_xy=True)
+
+    def sq(x, y):
+        return shapely.Polygon(
+            [inv.transform(*p) for p in [(x, y), (x + 100, y), (x + 100, y + 100), (x, y + 100)]]
+        )
+
+    x0, y0 = 500_000.0, 3_930_000.0
+    cells = gpd.GeoDataFrame(
+        {
+            "网格编码": ["411002007012001", "411002007012002", "411002007012002", "A-3"],
+            "责任主体": ["甲", "乙", "丙", "丁"],
+        },
+        geometry=[sq(x0, y0), sq(x0 + 100, y0), sq(x0 + 200, y0), sq(x0 + 300, y0)],
+        crs=4326,
+    )
+    f = tmp_path / "cells.geojson"
+    cells.to_file(f, driver="GeoJSON")
+    from geo.ledger.grid import read_grid
+
+    got, problems = read_grid(f)
+    assert got["code"].tolist() == ["411002007012001", "411002007012002", "A-3"]
+    assert got["standard"].tolist() == [1, 1, 0]
+    assert got["community_code"].iloc[0] == "012" and got["units"].tolist() == ["甲", "乙", "丁"]
+    assert [(p.line, p.field) for p in problems] == [(3, "code")]
 
 
 # --------------------------------------------------------------------------------------------
@@ -479,15 +537,6 @@ def test_topology_reports_overlap_and_gap():
     assert gap.lon == pytest.approx(inv.transform(x0 + 150, y0 + 150)[0], abs=5e-4)
 
 
-def test_grid_make_cli_on_plan_region(tmp_path, geo_cli):
-    db = tmp_path / "l.gpkg"
-    res = geo_cli("grid", "make", "--plan", "000", "--size", "1000", "--db", str(db))
-    assert res.returncode == 0, res.stderr
-    assert "not standard-coded" in res.stdout
-    g = gpd.read_file(db, layer="grids")
-    assert len(g) > 10 and g["code"].str.match(r"^X\d{6}$").all() and (g["standard"] == 0).all()
-
-
 # --------------------------------------------------------------------------------------------
 # A killed import leaves the ledger exactly as it was
 # --------------------------------------------------------------------------------------------
@@ -557,6 +606,10 @@ def test_example_flow_cli(tmp_path, geo_cli):
     for s in steps:
         res = geo_cli(*s)
         assert res.returncode == 0, (s, res.stderr)
+        if s[0] == "grid":
+            assert "not standard-coded" in res.stdout
+    g = gpd.read_file(db, layer="grids")
+    assert len(g) > 10 and g["code"].str.match(r"^X\d{6}$").all() and (g["standard"] == 0).all()
     assert "示意" in res.stderr
     assert "38 new" in res.stdout and "1 without a location" in res.stdout
     out = tmp_path / "export.csv"
