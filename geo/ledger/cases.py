@@ -369,18 +369,20 @@ def read_cases(path: str | Path, *, crs: str = "wgs84") -> CaseTable:
             values = t[col]
             fast = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
             arr[:] = fast
+            not_number = np.zeros(n, dtype=bool)
             for i in np.flatnonzero(np.isnan(fast)):  # full-width digits, blanks: the few left
                 num = _number(values.iloc[i])
                 if num is None:
-                    flag(
-                        np.eye(1, n, i, dtype=bool)[0],
-                        col,
-                        lambda i, c=col: (
-                            f"{c} {str(t[c].iloc[i]).strip()!r} is not a number; expected decimal degrees"
-                        ),
-                    )
+                    not_number[i] = True
                 else:
                     arr[i] = num
+            flag(
+                not_number,
+                col,
+                lambda i, c=col: (
+                    f"{c} {str(t[c].iloc[i]).strip()!r} is not a number; expected decimal degrees"
+                ),
+            )
         given = np.isfinite(lon) | np.isfinite(lat)
         has_xy = given & ~bad
         if has_xy.any():

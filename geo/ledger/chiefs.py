@@ -93,16 +93,17 @@ def import_chiefs(store: Store, path: str | Path, sources) -> tuple[int, list[Pr
 
     rows, problems = read_chiefs(path)
     geoms, keep, src, refs, how = [], [], [], [], []
-    for i, r in rows.iterrows():  # one resolver call per street: a few hundred rows at most
+    # One resolver call per street (a city has a few hundred street chiefs at most).
+    for i, (street, line) in enumerate(zip(rows["street"], rows["source_row"], strict=True)):
         try:
-            m = resolve_one(r["street"], sources, kind=None)
+            m = resolve_one(street, sources, kind=None)
         except Unresolved as u:
             near = f"; closest: {'、'.join(u.candidates)}" if u.candidates else ""
             problems.append(
                 Problem(
                     str(path),
-                    f"street {r['street']!r} not found: {u.reason}{near}",
-                    line=int(r["source_row"]),
+                    f"street {street!r} not found: {u.reason}{near}",
+                    line=int(line),
                     field="street",
                 )
             )

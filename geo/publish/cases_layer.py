@@ -85,16 +85,16 @@ def cases_payload(store: Store, as_of: dt.date | str | None = None) -> dict[str,
         "u": placed["units"],
         "by": placed["assigned_by"],
     }
-    text_cols = {k: [_text(v) for v in s.tolist()] for k, s in cols.items()}
-    overdue = placed["overdue"].to_numpy(dtype=bool)
-    days = placed["days_overdue"].astype("float").fillna(0).astype(int).tolist()
-    x = np.round(placed["lon"].to_numpy(dtype=float), 6).tolist()
-    y = np.round(placed["lat"].to_numpy(dtype=float), 6).tolist()
-    out_cases = []
-    for i in range(len(placed)):  # building the page's JSON records (one dict per case drawn)
-        rec = {k: v[i] for k, v in text_cols.items() if v[i] is not None}
-        rec.update(x=x[i], y=y[i], o=bool(overdue[i]), d=days[i])
-        out_cases.append(rec)
+    # Column by column (one list per field, None for blanks); the page rebuilds the records.
+    out_cases: dict[str, list] = {}
+    for k, col in cols.items():
+        text = col.astype("string").str.strip()
+        blank = (text.isna() | (text == "")).to_numpy(dtype=bool)
+        out_cases[k] = np.where(blank, None, text.to_numpy(dtype=object)).tolist()
+    out_cases["x"] = np.round(placed["lon"].to_numpy(dtype=float), 6).tolist()
+    out_cases["y"] = np.round(placed["lat"].to_numpy(dtype=float), 6).tolist()
+    out_cases["o"] = placed["overdue"].to_numpy(dtype=bool).tolist()
+    out_cases["d"] = placed["days_overdue"].astype("float").fillna(0).astype(int).tolist()
     # Grid cells with open and overdue counts at the date.
     g = store.frame(f"SELECT code, community, {store.geom_select()} FROM grids")  # noqa: S608 (fixed text)
     geoms = store.geometries(g["geom"].tolist())

@@ -125,11 +125,17 @@ var CGTCases = (function () {
     });
     K.cluster = L.markerClusterGroup({iconCreateFunction: clusterIcon, maxClusterRadius: 50,
                                       showCoverageOnHover: false});
-    data.cases.forEach(function (c) {
+    var cols = data.cases, keys = Object.keys(cols), n = cols.x.length;
+    for (var i = 0; i < n; i += 1) {
+      var c = {};
+      keys.forEach(function (k) { if (cols[k][i] !== null) { c[k] = cols[k][i]; } });
+      addCase(c);
+    }
+    function addCase(c) {
       var m = L.marker([c.y, c.x], {icon: icon(c), cgtCase: c, title: String(c.id)});
       m.bindPopup(function () { return popup(c, data); }, {maxWidth: 360});
       K.markers.push(m);
-    });
+    }
     K.cluster.addLayers(K.markers);
     K.grid.addTo(map);
     K.cluster.addTo(map);
