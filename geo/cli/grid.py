@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from ..errors import InputError
-from ._common import _fail_input, _print_problems, app, err, out
+from ._common import _fail_input, app, err, out
 
 grid_app = typer.Typer(
     help="Unit grid cells (单元网格): import or make, with a topology check.", no_args_is_help=True
@@ -49,7 +49,8 @@ def import_cmd(
             n = save_grid(store, cells, epsg)
     except InputError as exc:
         _fail_input(exc)
-    _print_problems(problems)
+    for p in problems:
+        err.print(f"error: {p}", markup=False, highlight=False)
     _report_topology(issues)
     std = int(cells["standard"].sum())
     out.print(
