@@ -51,6 +51,7 @@ __all__ = [
     "mpl_linestyle",
     "place_key",
     "qgis_colour",
+    "row_styles",
     "street_category",
     "style_for",
     "style_for_batch",
@@ -419,6 +420,40 @@ def zone_styles(rules: Sequence[Any]) -> dict[str, Style]:
         label = f"{r.applies_to.label}周边 {r.distance_m:g} 米"
         out[r.id] = style_for_zone(i, outer=outer, label=label)
     return out
+
+
+def row_styles(layer: str, df: Any, rules: Sequence[Any] = ()) -> list[Style]:
+    """The style of each row of a layer table (``places``, ``kind_places``, ``zones``,
+    ``dissolved``, ``spacing``, ``region``), as the maps draw it.
+
+    Parameters
+    ----------
+    layer : str
+        Layer name (see :data:`geo.publish.files.LAYER_NAMES`).
+    df : DataFrame
+        The layer, with its ``kind``/``tags``/``batch`` or ``rule_id`` columns.
+    rules : sequence of geo.plan.Rule
+        The plan's rules, for zone colours; without them zones are coloured by the order of
+        their rule ids.
+    """
+    n = len(df)
+    if not n:
+        return []
+    none = [None] * n
+    if layer == "places":
+        from ..layers import split
+
+        parts = zip(df["kind"], df.get("tags", none), df.get("batch", none), strict=True)
+        return [style_for_place(k, split(t) if isinstance(t, str) else (), b) for k, t, b in parts]
+    if layer == "kind_places":
+        return [style_for_kind(k) for k in df["kind"]]
+    if layer in ("zones", "dissolved"):
+        styles = zone_styles(rules)
+        order = list(dict.fromkeys(df["rule_id"]))
+        return [styles.get(r) or style_for_zone(order.index(r)) for r in df["rule_id"]]
+    if layer == "spacing":
+        return [SPACING] * n
+    return [BOUNDARY] * n
 
 
 def style_for_case(status: str) -> Style:
