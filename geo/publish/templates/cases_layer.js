@@ -52,6 +52,8 @@ var CGTCases = (function () {
     var kids = cluster.getAllChildMarkers(), over = 0;
     kids.forEach(function (m) { if (m.options.cgtCase.o) { over += 1; } });
     var div = el('div');
+    // A cluster holding an overdue case takes the shared overdue colour.
+    if (over) { div.style.background = K.data.colors.overdue; }
     div.appendChild(el('span', null, String(kids.length)));
     return L.divIcon({className: 'cgt-case-cluster' + (over ? ' cgt-case-cluster-overdue' : ''),
                       html: div.outerHTML, iconSize: [34, 34]});
