@@ -66,7 +66,7 @@ def n_features(cfg: dict) -> int:
 
 
 def config_of(html: str) -> dict:
-    m = re.search(r"CGT\.configure\((\{.*?\})\);\n</script>", html, re.DOTALL)
+    m = re.search(r'<script type="application/json" id="cgt-data">(\{.*?\})</script>', html, re.DOTALL)
     assert m, "page configuration not found"
     return json.loads(m.group(1))
 

@@ -224,7 +224,8 @@ def _page_colours(data) -> dict[str, set[str]]:
     data: each feature's key and style index), classes found from the plan's layers."""
     from geo.publish.html import render_map
 
-    m = re.search(r"CGT\.configure\((\{.*?\})\);\n</script>", render_map(data), re.DOTALL)
+    page = render_map(data)
+    m = re.search(r'<script type="application/json" id="cgt-data">(\{.*?\})</script>', page, re.DOTALL)
     cfg = json.loads(m.group(1))
     texts, styles = cfg["texts"], cfg["styles"]
     frames = layer_frames(data)

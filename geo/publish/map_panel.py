@@ -84,7 +84,7 @@ def _coverage_html(d, schematic: bool) -> str:
         else ""
     )
     return (
-        "<h3>责任单位</h3>"
+        "<h3>责任单位覆盖</h3>"
         '<table class="cgt-counts cgt-coverage"><tr><th>单位</th><td>角色</td><td>任务</td>'
         f"<td>地点</td><td>街路<br>km{mark}</td><td>范围<br>km²{mark}</td></tr>"
         + "".join(rows)

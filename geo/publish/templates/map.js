@@ -760,12 +760,15 @@ var CGT = (function () {
       if (g.i) { fg.on('click mouseover', onFeature); }
       fg.addTo(map);
       // The layer control's label: swatch (SVG made from style values) and the group's name.
-      overlays[g.sw + '<span class="cgt-ln"></span><span class="cgt-n">' + g.n + '</span>'] = fg;
+      // (the group's index keeps two groups with the same swatch and count apart)
+      overlays[g.sw + '<span class="cgt-ln" data-g="' + gi + '"></span><span class="cgt-n">' + g.n + '</span>'] = fg;
     });
     var ctl = L.control.layers(null, overlays, {collapsed: false, position: 'topright'}).addTo(map);
     // Names are text: written into the labels' placeholders with textContent.
     var names = ctl.getContainer().querySelectorAll('.cgt-ln');
-    Array.prototype.forEach.call(names, function (s, i) { s.textContent = D.groups[i].label; });
+    Array.prototype.forEach.call(names, function (s) {
+      s.textContent = D.groups[+s.getAttribute('data-g')].label;
+    });
     map.on('overlayadd overlayremove', function () { C.updateLabels(); });
   }
 
