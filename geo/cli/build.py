@@ -265,9 +265,16 @@ def _merge_manifest(out_dir: Path, new: Sequence[dict[str, Any]]) -> list[dict[s
 
 
 def _write_all(
-    datas: Sequence[PlanData], out_dir: Path, bm: str, write_map: Callable | None, step: Callable[[str], None]
+    datas: Sequence[PlanData],
+    out_dir: Path,
+    bm: str,
+    write_map: Callable | None,
+    step: Callable[[str], None],
+    cases: str | None = None,
+    as_of: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Write every file of every plan and the index; returns the plans' summaries."""
+    """Write every file of every plan and the index; returns the plans' summaries. With
+    ``cases`` (a ledger), each interactive map carries the 问题台账 layer judged at ``as_of``."""
     from .._io import write_text
     from ..publish.files import write_coverage, write_layers, write_unresolved
     from ..publish.static import render_static_files
@@ -279,7 +286,13 @@ def _write_all(
         summary = _summary(data)
         if write_map is not None:
             step(f"交互地图 {pid}")
-            write_map(data, folder / "index.html", basemap=bm)
+            if cases:
+                from ..publish.cases_layer import add_ledger_layer
+                from ..publish.html import render_map
+
+                write_text(folder / "index.html", add_ledger_layer(render_map(data, basemap=bm), cases, as_of))
+            else:
+                write_map(data, folder / "index.html", basemap=bm)
             summary["has_html"] = True
         step(f"静态图 {pid}（PNG、PDF）")
         render_static_files(data, [folder / "map.png", folder / "map.pdf"], basemap=bm)
@@ -318,6 +331,12 @@ def build_cmd(
         "maps"
     ),
     basemap: BasemapOpt = "none",
+    cases: Annotated[
+        str | None, typer.Option("--cases", help="Add the 问题台账 layer from this ledger to each map.")
+    ] = None,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="Day overdue is judged at on the case layer; default today.")
+    ] = None,
 ) -> None:
     """Build every plan: interactive map, A4 PNG/PDF, GeoPackage, exports and unresolved report.
 
@@ -364,7 +383,7 @@ def build_cmd(
         try:
             datas = _build_all(the_plans, osm_files, gaz_files, step)
             with staged():  # every file renamed into place only once all were written
-                summaries = _write_all(datas, out_dir, bm, write_map, step)
+                summaries = _write_all(datas, out_dir, bm, write_map, step, cases, as_of)
         except InputError as exc:
             progress.stop()
             _fail_input(exc)

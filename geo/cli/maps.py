@@ -31,6 +31,12 @@ def map_cmd(
     ] = "none",
     osm: OsmOpt = None,
     gazetteer: GazOpt = None,
+    cases: Annotated[
+        str | None, typer.Option("--cases", help="Add the 问题台账 layer from this ledger (.gpkg or URL).")
+    ] = None,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="Day overdue is judged at on the case layer; default today.")
+    ] = None,
 ) -> None:
     """Write an interactive map of PLAN: layers per kind and rule zone, phases, popups, legend.
 
@@ -59,6 +65,10 @@ def map_cmd(
         data = build_plan(the_plan, osm=osm or (), gazetteers=gazetteer or ())
         _print_problems(data.problems)
         html = render_map(data, phase=phase, basemap=bm)
+        if cases:
+            from ..publish.cases_layer import add_ledger_layer
+
+            html = add_ledger_layer(html, cases, as_of)
     except InputError as exc:
         _fail_input(exc)
     from .._io import write_text
