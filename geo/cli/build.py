@@ -290,7 +290,8 @@ def _write_all(
                 from ..publish.cases_layer import add_ledger_layer
                 from ..publish.html import render_map
 
-                write_text(folder / "index.html", add_ledger_layer(render_map(data, basemap=bm), cases, as_of))
+                page = add_ledger_layer(render_map(data, basemap=bm), cases, as_of)
+                write_text(folder / "index.html", page)
             else:
                 write_map(data, folder / "index.html", basemap=bm)
             summary["has_html"] = True
