@@ -107,12 +107,16 @@ def make_day(
             raise KeyError(f"no street {name!r} in the extract")
         for i in range(int(n)):
             start = day0 + np.timedelta64(int((first_hour * 60 + i * spacing_min) * 60_000), "ms")
-            x, y, t, _ = drive(parts[name], start, interval_s=interval_s, speed_ms=speed_kmh / 3.6, reverse=i % 2 == 1)
+            x, y, t, _ = drive(
+                parts[name], start, interval_s=interval_s, speed_ms=speed_kmh / 3.6, reverse=i % 2 == 1
+            )
             frames.append(pd.DataFrame({"vehicle": f"{vehicle_prefix}-{k:03d}", "x": x, "y": y, "time": t}))
     return _finish(frames, epsg, rng, noise_m, speed_kmh, task)
 
 
-def _finish(frames: list[pd.DataFrame], epsg: int, rng, noise_m: float, speed_kmh: float, task: str) -> pd.DataFrame:
+def _finish(
+    frames: list[pd.DataFrame], epsg: int, rng, noise_m: float, speed_kmh: float, task: str
+) -> pd.DataFrame:
     if not frames:
         return pd.DataFrame(columns=["vehicle", "time", "lon", "lat", "task", "speed", "synthetic"])
     f = pd.concat(frames, ignore_index=True)
@@ -140,7 +144,9 @@ def park(
     rng = np.random.default_rng(seed)
     x0, y0 = pyproj.Transformer.from_crs(4326, epsg, always_xy=True).transform(lon, lat)
     n = int(minutes * 60 / interval_s) + 1
-    t = np.datetime64(pd.Timestamp(start), "ms") + (np.arange(n) * interval_s * 1000).astype("timedelta64[ms]")
+    t = np.datetime64(pd.Timestamp(start), "ms") + (np.arange(n) * interval_s * 1000).astype(
+        "timedelta64[ms]"
+    )
     frame = pd.DataFrame({"vehicle": vehicle, "x": np.full(n, x0), "y": np.full(n, y0), "time": t})
     out = _finish([frame], epsg, rng, noise_m, 0.0, task)
     out["speed"] = 0.0
@@ -180,7 +186,9 @@ def make_fleet(
             left = min(per_vehicle, target - count)
             while left > 0 and t < end:
                 name = names[rng.integers(len(names))]
-                x, y, ts, t = drive(parts[name], t, interval_s=interval_s, speed_ms=speed_ms, reverse=bool(rng.integers(2)))
+                x, y, ts, t = drive(
+                    parts[name], t, interval_s=interval_s, speed_ms=speed_ms, reverse=bool(rng.integers(2))
+                )
                 x, y, ts = x[:left], y[:left], ts[:left]
                 frames.append(pd.DataFrame({"vehicle": f"V{day:02d}-{v:04d}", "x": x, "y": y, "time": ts}))
                 left -= len(x)

@@ -82,7 +82,8 @@ def tracks_cmd(
         ),
     ],
     crs: Annotated[
-        str, typer.Option("--crs", help="System of lon/lat: wgs84 (cgcs2000), gcj02 (高德/腾讯) or bd09 (百度).")
+        str,
+        typer.Option("--crs", help="System of lon/lat: wgs84 (cgcs2000), gcj02 (高德/腾讯) or bd09 (百度)."),
     ] = "wgs84",
     plan: Annotated[
         list[str] | None,
@@ -90,7 +91,9 @@ def tracks_cmd(
     ] = None,
     out_file: Annotated[
         Path | None,
-        typer.Option("--out", "-o", help="One row per street per day: .csv, .xlsx or .gpkg (replaced atomically)."),
+        typer.Option(
+            "--out", "-o", help="One row per street per day: .csv, .xlsx or .gpkg (replaced atomically)."
+        ),
     ] = None,
     segments_file: Annotated[
         Path | None, typer.Option("--segments", help="One row per segment per day: .csv, .xlsx or .gpkg.")
@@ -106,14 +109,18 @@ def tracks_cmd(
             "Hilbert order inside a day (the input for --engine dask).",
         ),
     ] = None,
-    rows_per_file: Annotated[int, typer.Option("--rows-per-file", help="Rows per file with --to-parquet.")] = 1_000_000,
+    rows_per_file: Annotated[
+        int, typer.Option("--rows-per-file", help="Rows per file with --to-parquet.")
+    ] = 1_000_000,
     segment_m: Annotated[float, typer.Option("--segment-m", help="Segment length, metres.")] = 50.0,
     tolerance_m: Annotated[float, typer.Option("--tolerance-m", help="Snapping tolerance, metres.")] = 20.0,
     gap_min: Annotated[
-        float, typer.Option("--gap-min", help="Minutes that separate two passes of one vehicle on one segment.")
+        float,
+        typer.Option("--gap-min", help="Minutes that separate two passes of one vehicle on one segment."),
     ] = 30.0,
     max_speed: Annotated[
-        float, typer.Option("--max-speed", help="km/h above which a jump between fixes is dropped as impossible.")
+        float,
+        typer.Option("--max-speed", help="km/h above which a jump between fixes is dropped as impossible."),
     ] = 120.0,
     engine: EngineOpt = Engine.inprocess,
     scheduler: SchedulerOpt = None,
@@ -143,7 +150,9 @@ def tracks_cmd(
             fixes = read_fixes(files, crs=crs, max_speed_kmh=max_speed)
             problems = fixes.problems
             epsg = local_crs(fixes.frame["lon"].to_numpy()) if len(fixes.frame) else 4547
-            stats = write_parquet(fixes.frame, to_parquet, epsg=epsg, rows_per_file=rows_per_file, cleaned=True)
+            stats = write_parquet(
+                fixes.frame, to_parquet, epsg=epsg, rows_per_file=rows_per_file, cleaned=True
+            )
             for p in problems:
                 err.print(f"warning: {p} (row skipped)", markup=False, highlight=False)
             out.print(
@@ -184,7 +193,12 @@ def tracks_cmd(
             _write(segments_file, result.segments, _segment_geometry(ctx, result.segments), "segments")
         if patrol_file is not None:
             zones = ctx.patrol_zones.assign(zone_id=ctx.patrol_zones["id"].astype(str)).set_index("zone_id")
-            _write(patrol_file, result.patrol, zones.geometry.reindex(result.patrol["zone_id"]).to_numpy(), "patrol")
+            _write(
+                patrol_file,
+                result.patrol,
+                zones.geometry.reindex(result.patrol["zone_id"]).to_numpy(),
+                "patrol",
+            )
     except InputError as exc:
         _fail_input(exc)
     _print_summary(result, ctx)
@@ -201,7 +215,14 @@ def _print_summary(result, ctx: PlanContext) -> None:
     for c in ("street", "date", "passes", "target", "met", "share_met"):
         table.add_column(c)
     for r in targeted.itertuples(index=False):
-        table.add_row(r.street, str(r.date), str(r.passes), f"{r.target:g}", "yes" if r.met else "no", f"{r.share_met:.0%}")
+        table.add_row(
+            r.street,
+            str(r.date),
+            str(r.passes),
+            f"{r.target:g}",
+            "yes" if r.met else "no",
+            f"{r.share_met:.0%}",
+        )
     if len(targeted):
         out.print(table)
     for r in result.patrol.itertuples(index=False):

@@ -130,7 +130,16 @@ def _fixes_frame(paths: Sequence[str | Path], ctx: PlanContext, crs: str, rows_p
             import dask_geopandas
 
             gdf = dask_geopandas.read_parquet(files)
-            meta = pd.DataFrame({c: pd.Series(dtype=t) for c, t in zip(_READ_COLS, [object, "datetime64[ns]", float, float, object, np.float32, np.float32], strict=True)})
+            meta = pd.DataFrame(
+                {
+                    c: pd.Series(dtype=t)
+                    for c, t in zip(
+                        _READ_COLS,
+                        [object, "datetime64[ns]", float, float, object, np.float32, np.float32],
+                        strict=True,
+                    )
+                }
+            )
             return gdf.map_partitions(_clean_partition, ctx.epsg, meta=meta), [], 0
     fixes = read_fixes(ps, crs=crs, epsg=ctx.epsg)
     frame = fixes.frame[_READ_COLS]
@@ -138,7 +147,9 @@ def _fixes_frame(paths: Sequence[str | Path], ctx: PlanContext, crs: str, rows_p
     return dd.from_pandas(frame, npartitions=nparts, sort=False), fixes.problems, fixes.jumps
 
 
-def _snap_partition(part: pd.DataFrame, segments, epsg: int, tolerance_m: float, heading_deg: float) -> pd.DataFrame:
+def _snap_partition(
+    part: pd.DataFrame, segments, epsg: int, tolerance_m: float, heading_deg: float
+) -> pd.DataFrame:
     x, y = _project(part["lon"].to_numpy(dtype=float), part["lat"].to_numpy(dtype=float), epsg)
     seg = snap(
         np.asarray(x),
@@ -160,8 +171,12 @@ def _snap_partition(part: pd.DataFrame, segments, epsg: int, tolerance_m: float,
 
 
 def _count_partition(part: pd.DataFrame, gap_min: float) -> pd.DataFrame:
-    out = segment_passes(part["vehicle"].to_numpy(), part["seg"].to_numpy(), part["t"].to_numpy(), gap_min=gap_min)
-    out["date"] = pd.to_datetime(out["date"])  # datetime64 travels between workers; dates as objects do not type well
+    out = segment_passes(
+        part["vehicle"].to_numpy(), part["seg"].to_numpy(), part["t"].to_numpy(), gap_min=gap_min
+    )
+    out["date"] = pd.to_datetime(
+        out["date"]
+    )  # datetime64 travels between workers; dates as objects do not type well
     return out
 
 
@@ -213,8 +228,16 @@ def run_tracks_dask(
         segs = ctx.segments[["seg_id", "dx", "dy", "geometry"]].reset_index(drop=True)
         # One graph key for the segments: each worker fetches them once (a broadcast).
         segs_d = dask.delayed(segs, traverse=False)
-        meta_snap = pd.DataFrame({"vehicle": pd.Series(dtype=object), "seg": pd.Series(dtype=np.int32), "t": pd.Series(dtype=np.int64)})
-        snapped = ddf.map_partitions(_snap_partition, segs_d, ctx.epsg, tolerance_m, heading_deg, meta=meta_snap)
+        meta_snap = pd.DataFrame(
+            {
+                "vehicle": pd.Series(dtype=object),
+                "seg": pd.Series(dtype=np.int32),
+                "t": pd.Series(dtype=np.int64),
+            }
+        )
+        snapped = ddf.map_partitions(
+            _snap_partition, segs_d, ctx.epsg, tolerance_m, heading_deg, meta=meta_snap
+        )
         by_seg = snapped.shuffle(on="seg")
         meta_count = pd.DataFrame(
             {
@@ -321,7 +344,9 @@ def query_plan_dask(
         p = dask.delayed(places, traverse=False)
         sizes = gdf.map_partitions(len, meta=(None, np.int64)).compute()
         sample = _query_partition(gdf.get_partition(0).head(1), zones, places, epsgs, date)
-        res = gdf.map_partitions(_query_partition, z, p, epsgs, date, meta=sample.iloc[0:0], align_dataframes=False)
+        res = gdf.map_partitions(
+            _query_partition, z, p, epsgs, date, meta=sample.iloc[0:0], align_dataframes=False
+        )
         if not collect:
             hits = res[res["in_zone"]].groupby("zone_id", observed=True).size()
             return hits.compute().rename("hits").reset_index()

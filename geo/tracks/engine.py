@@ -108,11 +108,7 @@ def _patrol_zones(datas: Sequence) -> gpd.GeoDataFrame:
     frames = []
     for data in datas:
         plan = data.plan
-        rules = [
-            r.id
-            for r in plan.rules
-            if r.type == "buffer" and _PATROL_RE.search(r.restriction)
-        ]
+        rules = [r.id for r in plan.rules if r.type == "buffer" and _PATROL_RE.search(r.restriction)]
         if rules and len(data.zones):
             frames.append(data.zones[data.zones["rule_id"].isin(rules)])
     if not frames:
@@ -142,7 +138,11 @@ def plan_context(datas: Sequence, *, segment_m: float = SEGMENT_M) -> PlanContex
     PlanContext
     """
     src = datas[0].sources
-    streets = src.streets if src.streets is not None else gpd.GeoDataFrame({"name": [], "source": []}, geometry=[], crs=4326)
+    streets = (
+        src.streets
+        if src.streets is not None
+        else gpd.GeoDataFrame({"name": [], "source": []}, geometry=[], crs=4326)
+    )
     streets = streets[streets["name"].astype(str).str.strip() != ""].reset_index(drop=True)
     streets = _street_targets(datas, streets[["name", "source", "geometry"]], src.epsg)
     segments = split_streets(streets, src.epsg, segment_m)

@@ -98,6 +98,8 @@ def snap(
         agree = np.abs(h_x * sdx[si] + h_y * sdy[si])
         ok = np.isnan(agree) | (agree >= cos_min)
         pi, si, d = pi[ok], si[ok], d[ok]
+        if not len(pi):
+            continue
         # Nearest qualifying segment per fix: sort by (fix, distance), keep each fix's first.
         order = np.lexsort((si, d, pi))
         pi, si = pi[order], si[order]
@@ -166,13 +168,21 @@ def segment_passes(
 def _met(values: np.ndarray, op: np.ndarray, target: np.ndarray) -> np.ndarray:
     """Element-wise ``values <op> target`` (False where there is no target)."""
     res = np.zeros(len(values), dtype=bool)
-    for sym, fn in ((">=", np.greater_equal), (">", np.greater), ("<=", np.less_equal), ("<", np.less), ("=", np.equal)):
+    for sym, fn in (
+        (">=", np.greater_equal),
+        (">", np.greater),
+        ("<=", np.less_equal),
+        ("<", np.less),
+        ("=", np.equal),
+    ):
         m = op == sym
         res[m] = fn(values[m], target[m])
     return res & ~np.isnan(target)
 
 
-def street_days(seg_days: pd.DataFrame, segments: gpd.GeoDataFrame, dates: list) -> tuple[pd.DataFrame, pd.DataFrame]:
+def street_days(
+    seg_days: pd.DataFrame, segments: gpd.GeoDataFrame, dates: list
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per segment per day (every segment, zeros included) and per street per day.
 
     Parameters
@@ -194,7 +204,9 @@ def street_days(seg_days: pd.DataFrame, segments: gpd.GeoDataFrame, dates: list)
         vehicle_ids, first, last, target_text``; ``passes`` is the median over the street's
         segments (the lower one of an even count, so it stays a whole number of passes).
     """
-    grid = pd.MultiIndex.from_product([segments["seg_id"].to_numpy(), sorted(dates)], names=["seg_id", "date"])
+    grid = pd.MultiIndex.from_product(
+        [segments["seg_id"].to_numpy(), sorted(dates)], names=["seg_id", "date"]
+    )
     seg = seg_days.set_index(["seg_id", "date"]).reindex(grid).reset_index()
     seg["passes"] = seg["passes"].fillna(0).astype(np.int64)
     seg["vehicles"] = seg["vehicles"].fillna(0).astype(np.int64)
@@ -231,7 +243,19 @@ def street_days(seg_days: pd.DataFrame, segments: gpd.GeoDataFrame, dates: list)
     st["share_met"] = np.where(has_target, st["met_len"] / st["length_m"], np.nan)
     st["met"] = st["met"].where(has_target, None)
     seg["met"] = seg["met"].where(seg["target"].notna(), None)
-    seg_cols = ["seg_id", "street", "date", "passes", "vehicles", "vehicle_ids", "first", "last", "target", "met", "length_m"]
+    seg_cols = [
+        "seg_id",
+        "street",
+        "date",
+        "passes",
+        "vehicles",
+        "vehicle_ids",
+        "first",
+        "last",
+        "target",
+        "met",
+        "length_m",
+    ]
     st_cols = [
         "street", "date", "passes", "target", "met", "share_met", "segments", "length_m",
         "vehicles", "vehicle_ids", "first", "last", "target_text",
@@ -274,13 +298,20 @@ def patrol_days(
     if not len(zones):
         return pd.DataFrame(columns=cols)
     tasks = fixes["task"].astype(str)
-    mask = tasks.str.contains(task, regex=False) if (tasks != "").any() else pd.Series(True, index=fixes.index)
+    mask = (
+        tasks.str.contains(task, regex=False) if (tasks != "").any() else pd.Series(True, index=fixes.index)
+    )
     pf = fixes.loc[mask.to_numpy()].reset_index(drop=True)
     hits = query_points((pf["lon"].to_numpy(), pf["lat"].to_numpy()), zones) if len(pf) else None
-    grid = pd.MultiIndex.from_product([zones["id"].astype(str).to_numpy(), sorted(dates)], names=["zone_id", "date"])
+    grid = pd.MultiIndex.from_product(
+        [zones["id"].astype(str).to_numpy(), sorted(dates)], names=["zone_id", "date"]
+    )
     if hits is not None and hits["in_zone"].any():
         h = pd.DataFrame(
-            {"row": hits.loc[hits["in_zone"], "point_row"].to_numpy(), "zone_id": hits.loc[hits["in_zone"], "zone_id"].astype(str).to_numpy()}
+            {
+                "row": hits.loc[hits["in_zone"], "point_row"].to_numpy(),
+                "zone_id": hits.loc[hits["in_zone"], "zone_id"].astype(str).to_numpy(),
+            }
         )
         t = pf["time"].to_numpy().astype("datetime64[ns]").astype(np.int64)
         veh = pf["vehicle"].to_numpy()
@@ -288,10 +319,15 @@ def patrol_days(
         nxt = h["row"].to_numpy() + 1
         valid = nxt < len(pf)
         nxt_c = np.minimum(nxt, len(pf) - 1)
-        step = np.where(valid & (veh[nxt_c] == veh[h["row"].to_numpy()]), t[nxt_c] - t[h["row"].to_numpy()], -1)
+        step = np.where(
+            valid & (veh[nxt_c] == veh[h["row"].to_numpy()]), t[nxt_c] - t[h["row"].to_numpy()], -1
+        )
         key_next = set(zip(h["row"].to_numpy(), h["zone_id"].to_numpy(), strict=True))
         inside_next = np.fromiter(
-            ((r + 1, z) in key_next for r, z in zip(h["row"].to_numpy(), h["zone_id"].to_numpy(), strict=True)),
+            (
+                (r + 1, z) in key_next
+                for r, z in zip(h["row"].to_numpy(), h["zone_id"].to_numpy(), strict=True)
+            ),
             dtype=bool,
             count=len(h),
         )
@@ -304,7 +340,9 @@ def patrol_days(
             vehicle_ids=("vehicle", lambda v: ";".join(sorted(set(v)))),
         )
     else:
-        agg = pd.DataFrame(columns=["minutes", "vehicle_ids"], index=pd.MultiIndex.from_tuples([], names=["zone_id", "date"]))
+        agg = pd.DataFrame(
+            columns=["minutes", "vehicle_ids"], index=pd.MultiIndex.from_tuples([], names=["zone_id", "date"])
+        )
     out = agg.reindex(grid).reset_index()
     out["entered"] = out["vehicle_ids"].notna()
     out["minutes"] = out["minutes"].fillna(0.0).astype(float)

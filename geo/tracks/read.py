@@ -49,7 +49,18 @@ FIX_COLUMNS = ["vehicle", "time", "lon", "lat", "task", "speed", "hx", "hy"]
 
 # Accepted column names, folded (lower case, no spaces/underscores); first match wins.
 _NAMES = {
-    "vehicle": ("vehicle", "vehicleid", "car", "carid", "plate", "车辆编号", "车辆", "车牌号", "车牌", "设备号"),
+    "vehicle": (
+        "vehicle",
+        "vehicleid",
+        "car",
+        "carid",
+        "plate",
+        "车辆编号",
+        "车辆",
+        "车牌号",
+        "车牌",
+        "设备号",
+    ),
     "time": ("time", "timestamp", "datetime", "gpstime", "定位时间", "时间", "采集时间", "gps时间"),
     "lon": ("lon", "lng", "longitude", "经度"),
     "lat": ("lat", "latitude", "纬度"),
@@ -147,7 +158,9 @@ def _read_parquet(path: Path, source: str) -> pd.DataFrame:
     import shapely
 
     try:
-        dataset = ds.dataset(path, format="parquet", partitioning="hive", ignore_prefixes=[".", "_", "tracks.json"])
+        dataset = ds.dataset(
+            path, format="parquet", partitioning="hive", ignore_prefixes=[".", "_", "tracks.json"]
+        )
         names = dataset.schema.names
         cols = [c for c in names if c != "geometry"] if {"lon", "lat"} <= set(names) else names
         table = dataset.to_table(columns=cols)
@@ -206,7 +219,9 @@ def _parse_time(values: pd.Series) -> pd.Series:
     return t.astype("datetime64[ns]")
 
 
-def _standardise(table: pd.DataFrame, lines: pd.Series, source: str, crs: str) -> tuple[pd.DataFrame, list[Problem]]:
+def _standardise(
+    table: pd.DataFrame, lines: pd.Series, source: str, crs: str
+) -> tuple[pd.DataFrame, list[Problem]]:
     """Standard columns from a raw table; bad rows reported and removed."""
     cols = _columns(list(table.columns), source)
     problems: list[Problem] = []
@@ -221,7 +236,12 @@ def _standardise(table: pd.DataFrame, lines: pd.Series, source: str, crs: str) -
 
     vehicle = table[cols["vehicle"]].astype(str).str.strip()
     miss_v = (vehicle == "") | table[cols["vehicle"]].isna().to_numpy()
-    report(miss_v.to_numpy(), cols["vehicle"], "vehicle missing; expected a vehicle id, got", table[cols["vehicle"]])
+    report(
+        miss_v.to_numpy(),
+        cols["vehicle"],
+        "vehicle missing; expected a vehicle id, got",
+        table[cols["vehicle"]],
+    )
     bad |= miss_v.to_numpy()
 
     time = _parse_time(table[cols["time"]])
@@ -240,6 +260,10 @@ def _standardise(table: pd.DataFrame, lines: pd.Series, source: str, crs: str) -
         try:
             check_lonlat(lon[ok], lat[ok], source=source, rows=line_arr[ok])
         except InputError as e:
+            # Name the user's own columns (经度/纬度), not check_lonlat's generic lon/lat.
+            names = {"lon": cols["lon"], "lat": cols["lat"], "lon,lat": f"{cols['lon']},{cols['lat']}"}
+            for p in e.problems:
+                p.field = names.get(p.field or "", p.field)
             problems.extend(e.problems)
             bad |= np.isin(line_arr, [p.line for p in e.problems])
 

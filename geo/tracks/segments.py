@@ -7,6 +7,8 @@ to its last point) for the heading check when fixes are snapped.
 
 from __future__ import annotations
 
+import itertools
+
 import geopandas as gpd
 import numpy as np
 import shapely
@@ -44,13 +46,15 @@ def split_streets(streets: gpd.GeoDataFrame, epsg: int, length_m: float = SEGMEN
     for row, (name, geom) in enumerate(zip(metric["name"], metric.geometry, strict=True)):
         if geom is None or geom.is_empty:
             continue
-        for part in shapely.get_parts(shapely.line_merge(geom) if geom.geom_type == "MultiLineString" else geom):
+        for part in shapely.get_parts(
+            shapely.line_merge(geom) if geom.geom_type == "MultiLineString" else geom
+        ):
             total = part.length
             if total <= 0:
                 continue
             n = max(1, round(total / length_m))
             cuts = np.linspace(0.0, total, n + 1)
-            for a, b in zip(cuts[:-1], cuts[1:], strict=True):
+            for a, b in itertools.pairwise(cuts):
                 recs["street"].append(name)
                 recs["street_row"].append(row)
                 recs["geometry"].append(substring(part, a, b))

@@ -140,6 +140,8 @@ def write_parquet(
     )
     if note:
         meta["note"] = note
-    meta["jumps_dropped"] = int(meta.get("jumps_dropped", 0)) + stats["jumps_dropped"] if append else stats["jumps_dropped"]
+    meta["jumps_dropped"] = (
+        int(meta.get("jumps_dropped", 0)) + stats["jumps_dropped"] if append else stats["jumps_dropped"]
+    )
     write_text(meta_path, json.dumps(meta, ensure_ascii=False, indent=2) + "\n")
     return stats
