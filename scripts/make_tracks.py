@@ -30,14 +30,22 @@ import shapely
 SYNTHETIC_NOTE = "synthetic test data made by scripts/make_tracks.py; not observed GPS fixes"
 
 
-def region_streets(region: str = "jincheng") -> tuple[gpd.GeoDataFrame, int]:
-    """Named streets (WGS84, merged by name) of a region's schematic extract, and its metric CRS."""
+def region_streets(region: str = "jincheng", *, unnamed: bool = False) -> tuple[gpd.GeoDataFrame, int]:
+    """Streets (WGS84, merged by name) of a region's schematic extract, and its metric CRS.
+
+    ``unnamed``: keep streets without a name too, called by their OSM way (``way/12``).
+    """
     from geo.regions import get_region
     from geo.resolve import build_sources
 
     src, _ = build_sources(get_region(region))
-    streets = src.streets[src.streets["name"].astype(str).str.strip() != ""].reset_index(drop=True)
-    return streets[["name", "geometry"]], src.epsg
+    streets = src.streets.copy()
+    blank = streets["name"].astype(str).str.strip() == ""
+    if unnamed:
+        streets.loc[blank, "name"] = streets.loc[blank, "id"]
+    else:
+        streets = streets[~blank]
+    return streets[["name", "geometry"]].reset_index(drop=True), src.epsg
 
 
 def _parts(streets: gpd.GeoDataFrame, epsg: int) -> dict[str, list[shapely.LineString]]:

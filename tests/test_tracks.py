@@ -39,8 +39,13 @@ def mt():
 
 
 @pytest.fixture(scope="module")
-def ctx():
-    return plan_context([build_plan(get_plan("000"))])
+def data000():
+    return build_plan(get_plan("000"))
+
+
+@pytest.fixture(scope="module")
+def ctx(data000):
+    return plan_context([data000])
 
 
 def _zone_point(ctx, rule="r_demo_500") -> tuple[float, float]:
@@ -304,3 +309,35 @@ def test_to_parquet_is_hilbert_ordered_and_says_synthetic(fixes_frame, ctx, tmp_
     assert part["synthetic"].all()
     h = hilbert_order(part["lon"].to_numpy(), part["lat"].to_numpy())
     assert np.all(np.diff(h.astype(np.int64)) >= 0)
+
+
+def test_query_on_dask_matches_in_process(client, data000, tmp_path):
+    import geopandas as gpd
+
+    from geo.query import query_plan
+    from geo.tracks.dask_engine import query_plan_dask
+
+    data = data000
+    minx, miny, maxx, maxy = data.zones.total_bounds
+    rng = np.random.default_rng(5)
+    n = 3000
+    pts = gpd.GeoDataFrame(
+        {"pid": np.arange(n)},
+        geometry=gpd.points_from_xy(rng.uniform(minx, maxx, n), rng.uniform(miny, maxy, n)),
+        crs=4326,
+    )
+    folder = tmp_path / "points"
+    folder.mkdir()
+    for k in range(3):
+        pts.iloc[k * 1000 : (k + 1) * 1000].to_parquet(folder / f"part-{k}.parquet")
+    local = query_plan(pts, [data])
+    dist = query_plan_dask(folder, [data], client=client)
+    key = ["point_row", "zone_id"]
+    a = pd.DataFrame(local)[[*key, "pid", "in_zone", "rule_id", "dist_to_place_m"]].astype({"zone_id": str, "rule_id": str})
+    b = pd.DataFrame(dist)[[*key, "pid", "in_zone", "rule_id", "dist_to_place_m"]].astype({"zone_id": str, "rule_id": str})
+    a = a.sort_values(key).reset_index(drop=True)
+    b = b.sort_values(key).reset_index(drop=True)
+    assert a["in_zone"].sum() > 50
+    pd.testing.assert_frame_equal(a, b, check_dtype=False)
+    counts = query_plan_dask(folder, [data], client=client, collect=False)
+    assert int(counts["hits"].sum()) == int(a["in_zone"].sum())

@@ -236,3 +236,66 @@ def _print_summary(result, ctx: PlanContext) -> None:
         markup=False,
         highlight=False,
     )
+
+
+def query_on_dask(
+    points: Path,
+    out_file: Path,
+    plan: list[str] | None,
+    date: str | None,
+    osm: list[Path] | None,
+    gazetteer: list[Path] | None,
+    scheduler: str | None,
+) -> None:
+    """``geo query --engine dask``: the query over partitioned GeoParquet points, on Dask.
+
+    Each GeoParquet file of ``points`` (a file or a folder) is a partition, read with
+    dask-geopandas; the zones are broadcast and every partition goes through
+    :func:`geo.query.query_points` (:func:`geo.tracks.dask_engine.query_plan_dask`).
+    The result is written as by the in-process ``geo query``.
+    """
+    from .analysis import (
+        _QUERY_SUFFIXES,
+        _build_plans,
+        _check_suffix,
+        _default_buffer_plans,
+        _parse_date,
+        _write_gpkg,
+        _write_tables,
+    )
+
+    try:
+        suffix = _check_suffix(out_file, _QUERY_SUFFIXES)
+        day = _parse_date(date)
+        if not (points.is_dir() or points.suffix.lower() == ".parquet"):
+            raise InputError.single(
+                str(points), "--engine dask reads GeoParquet points (a .parquet file or a folder of them)"
+            )
+        if not points.exists():
+            raise InputError.single(str(points), "not found; expected a GeoParquet file or folder")
+        from ..tracks.dask_engine import query_plan_dask
+
+        with progress_bar() as bar:
+            t = bar.add_task("building zones", total=None)
+            datas = _build_plans(plan or _default_buffer_plans(), osm or (), gazetteer or ())
+            bar.update(t, completed=1, total=1)
+            t = bar.add_task("querying on Dask", total=None)
+            result = query_plan_dask(points, datas, day, scheduler=scheduler)
+            bar.update(t, completed=1, total=1)
+        if suffix == ".gpkg":
+            _write_gpkg(out_file, {"query": result})
+        else:
+            flat = result.copy()
+            flat["lon_wgs84"] = result.geometry.x.round(7)
+            flat["lat_wgs84"] = result.geometry.y.round(7)
+            _write_tables(out_file, {"query": flat})
+    except InputError as exc:
+        _fail_input(exc)
+    hits = int(result["in_zone"].sum())
+    n_points = result["point_row"].nunique()
+    out.print(
+        f"{n_points} points, {hits} hits in {result.loc[result['in_zone'], 'zone_id'].nunique()} zones "
+        f"(Dask) → {out_file}",
+        markup=False,
+        highlight=False,
+    )

@@ -289,11 +289,15 @@ def run_tracks_dask(
 # --------------------------------------------------------------------------------------------
 
 
-def _query_partition(part, zones, places, epsgs, date, partition_info=None) -> pd.DataFrame:
+def _query_partition(part, zones, places, epsgs, date) -> pd.DataFrame:
     from ..query import query_points
 
-    res = query_points(part, zones, places=places, epsg=epsgs or None, date=date)
-    return pd.DataFrame(res)
+    res = pd.DataFrame(query_points(part, zones, places=places, epsg=epsgs or None, date=date))
+    # Categories differ between partitions; plain text concatenates cleanly.
+    for c in res.columns:
+        if isinstance(res[c].dtype, pd.CategoricalDtype):
+            res[c] = res[c].astype(object)
+    return res
 
 
 def query_plan_dask(
