@@ -2,8 +2,8 @@
 and ``geo query`` in process vs on Dask for 10M points.
 
 Data (synthetic, scripts/make_tracks.py): a fleet driving the streets of the bundled 晋城
-schematic (示意) extract (named and unnamed streets), one fix every 5 s, σ 5 m noise, 1 in 10,000 fixes a 2 km spike; 10M
-fixes per day, so 30M is three days. Each size is written once with
+schematic (示意) extract (named and unnamed streets), one fix every 5 s, σ 5 m noise, 1 in
+10,000 fixes a 2 km spike; 10M fixes per day, so 30M is three days. Each size is written once with
 :func:`geo.tracks.store.write_parquet` (partitioned by day, Hilbert order, 1M rows per file) —
 the prepared input every engine reads.
 
@@ -191,7 +191,7 @@ def case_duckdb(n: int) -> dict:
                        THEN 1 ELSE 0 END) AS passes,
                    count(DISTINCT vehicle) AS vehicles, min(time) AS first, max(time) AS last
             FROM runs GROUP BY seg_id, day
-            """
+            """  # noqa: S608 - numbers and a path of our own, no user input
         )
         total = con.execute("SELECT sum(passes) FROM seg_days").fetchone()[0]
     dt = time.perf_counter() - t0
@@ -211,7 +211,9 @@ def _query_points_folder(n: int) -> Path:
     step = -(-n // 10)
     for k, lo in enumerate(range(0, n, step)):
         gdf = gpd.GeoDataFrame(
-            {"pid": range(lo, min(lo + step, n))}, geometry=gpd.points_from_xy(x[lo : lo + step], y[lo : lo + step]), crs=4326
+            {"pid": range(lo, min(lo + step, n))},
+            geometry=gpd.points_from_xy(x[lo : lo + step], y[lo : lo + step]),
+            crs=4326,
         )
         gdf.to_parquet(out / f"part-{k:02d}.parquet")
     (out / "done").write_text("ok")
@@ -282,9 +284,8 @@ CASES = {
 def run_case(case: str, n: int, max_gb: float, timeout_s: float) -> dict:
     from bench_query import TreeSampler
 
-    proc = subprocess.Popen(
-        [sys.executable, __file__, "--worker", case, str(n)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
+    cmd = [sys.executable, __file__, "--worker", case, str(n)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # noqa: S603
     sampler = TreeSampler(proc.pid)
     sampler.start()
     t0 = time.perf_counter()

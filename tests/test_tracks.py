@@ -333,8 +333,9 @@ def test_query_on_dask_matches_in_process(client, data000, tmp_path):
     local = query_plan(pts, [data])
     dist = query_plan_dask(folder, [data], client=client)
     key = ["point_row", "zone_id"]
-    a = pd.DataFrame(local)[[*key, "pid", "in_zone", "rule_id", "dist_to_place_m"]].astype({"zone_id": str, "rule_id": str})
-    b = pd.DataFrame(dist)[[*key, "pid", "in_zone", "rule_id", "dist_to_place_m"]].astype({"zone_id": str, "rule_id": str})
+    cols = [*key, "pid", "in_zone", "rule_id", "dist_to_place_m"]
+    a = pd.DataFrame(local)[cols].astype({"zone_id": str, "rule_id": str})
+    b = pd.DataFrame(dist)[cols].astype({"zone_id": str, "rule_id": str})
     a = a.sort_values(key).reset_index(drop=True)
     b = b.sort_values(key).reset_index(drop=True)
     assert a["in_zone"].sum() > 50
