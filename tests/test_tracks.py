@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import ROOT
+from test_html import browser  # noqa: F401 - the shared headless Chromium fixture
 
 from geo.build import build_plan
 from geo.crs import from_wgs84
@@ -342,3 +343,61 @@ def test_query_on_dask_matches_in_process(client, data000, tmp_path):
     pd.testing.assert_frame_equal(a, b, check_dtype=False)
     counts = query_plan_dask(folder, [data], client=client, collect=False)
     assert int(counts["hits"].sum()) == int(a["in_zone"].sum())
+
+
+# --------------------------------------------------------------------------------------------
+# Map layer (HTML in Chromium) and the static briefing map
+# --------------------------------------------------------------------------------------------
+
+
+def _segments_gdf(result, ctx):
+    import geopandas as gpd
+
+    geo = ctx.segments.set_index("seg_id").geometry.to_crs(4326)
+    lines = geo.reindex(result.segments["seg_id"]).to_numpy()
+    return gpd.GeoDataFrame(result.segments, geometry=lines, crs=4326)
+
+
+def test_tracks_layer_in_browser(browser, data000, result, ctx, tmp_path):  # noqa: F811
+    from test_html import check_clean, open_map
+
+    from geo._io import write_text
+    from geo.publish.html import render_map
+    from geo.publish.tracks_layer import add_tracks_layer
+
+    segs = _segments_gdf(result, ctx)
+    page = add_tracks_layer(render_map(data000), segs, date=DAY, schematic=True)
+    path = write_text(tmp_path / "tracks.html", page)
+    open_map(browser, path)
+    import time
+
+    for _ in range(100):
+        if browser.execute_script("return !!(window.CGTTracks && CGTTracks.ready)"):
+            break
+        time.sleep(0.05)
+    day = segs[(segs["date"].astype(str) == DAY) & segs["target"].notna()]
+    drawn = browser.execute_script("return CGTTracks.layer.getLayers().length")
+    assert drawn == len(day)
+    legend = browser.execute_script("return document.querySelector('.cgt-tracks-legend').textContent")
+    assert "4月3日 清扫达标情况" in legend and "示意" in legend
+    met = int((day["passes"] >= day["target"]).sum())
+    assert f"达标（{met}）" in legend
+    popup = browser.execute_script(
+        """
+        var l = CGTTracks.layer.getLayers().find(function (x) {
+          return x.getPopup().getContent().indexOf('文博路') >= 0; });
+        l.openPopup(); return document.querySelector('.leaflet-popup-content').textContent;
+        """
+    )
+    assert "文博路" in popup and "作业次数：3" in popup and "SWP-002" in popup
+    check_clean(browser)
+
+
+def test_static_briefing_map(result, ctx, tmp_path):
+    from PIL import Image
+
+    from geo.publish.tracks_layer import draw_static
+
+    out = draw_static(_segments_gdf(result, ctx), tmp_path / "brief.png", date=DAY, schematic=True)
+    with Image.open(out) as im:
+        assert im.width > 800 and im.height > 800

@@ -9,6 +9,7 @@ import typer
 
 from ..errors import InputError
 from ._common import GazOpt, OsmOpt, _fail_input, _print_problems, app, err, out, schematic_note
+from .tracks import TracksOpt, tracks_on_page
 
 
 @app.command("map")
@@ -31,6 +32,7 @@ def map_cmd(
     ] = "none",
     osm: OsmOpt = None,
     gazetteer: GazOpt = None,
+    tracks: TracksOpt = None,
 ) -> None:
     """Write an interactive map of PLAN: layers per kind and rule zone, phases, popups, legend.
 
@@ -57,6 +59,8 @@ def map_cmd(
         data = build_plan(the_plan, osm=osm or (), gazetteers=gazetteer or ())
         _print_problems(data.problems)
         html = render_map(data, phase=phase, basemap=bm)
+        if tracks is not None:  # passes per segment from `geo tracks --segments` (geo/cli/tracks.py)
+            html = tracks_on_page(html, tracks, schematic=data.schematic)
     except InputError as exc:
         _fail_input(exc)
     from .._io import write_text

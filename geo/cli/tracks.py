@@ -101,6 +101,14 @@ def tracks_cmd(
     patrol_file: Annotated[
         Path | None, typer.Option("--patrol", help="One row per patrol zone per day: .csv, .xlsx or .gpkg.")
     ] = None,
+    png: Annotated[
+        Path | None,
+        typer.Option(
+            "--png",
+            help="Static map (.png or .pdf) of the last day: the targeted streets' segments coloured "
+            "达标 / 未达标 / 无作业, for a briefing.",
+        ),
+    ] = None,
     to_parquet: Annotated[
         Path | None,
         typer.Option(
@@ -199,6 +207,14 @@ def tracks_cmd(
                 zones.geometry.reindex(result.patrol["zone_id"]).to_numpy(),
                 "patrol",
             )
+        if png is not None:
+            import geopandas as gpd
+
+            from ..publish.tracks_layer import draw_static
+
+            lines = _segment_geometry(ctx, result.segments)
+            segs = gpd.GeoDataFrame(result.segments, geometry=lines, crs=4326)
+            draw_static(segs, png, schematic=ctx.schematic)
     except InputError as exc:
         _fail_input(exc)
     _print_summary(result, ctx)
@@ -299,3 +315,33 @@ def query_on_dask(
         markup=False,
         highlight=False,
     )
+
+
+TracksOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--tracks",
+        help="Passes per segment (the .gpkg of `geo tracks --segments`): adds a layer of the plan's "
+        "streets coloured met / short / none for its last day.",
+    ),
+]
+
+
+def tracks_on_page(page: str, segments_file: Path, *, schematic: bool) -> str:
+    """Add the passes layer of a `geo tracks --segments` GeoPackage to a rendered map page."""
+    import geopandas as gpd
+
+    from ..publish.tracks_layer import add_tracks_layer
+
+    if not segments_file.is_file() or segments_file.suffix.lower() != ".gpkg":
+        raise InputError.single(
+            str(segments_file), "expected the .gpkg written by `geo tracks --segments FILE.gpkg`"
+        )
+    segs = gpd.read_file(segments_file)
+    missing = {"street", "date", "passes", "target", "vehicles", "vehicle_ids"} - set(segs.columns)
+    if missing:
+        raise InputError.single(
+            str(segments_file), f"not a `geo tracks --segments` file: no {', '.join(sorted(missing))} column"
+        )
+    segs["vehicle_ids"] = segs["vehicle_ids"].fillna("")
+    return add_tracks_layer(page, segs, schematic=schematic)
