@@ -175,7 +175,7 @@ def case_duckdb(n: int) -> dict:
             c AS (
               SELECT p.fid, p.vehicle, p.time, s.seg_id, ST_Distance(p.g, s.geom) AS d
               FROM p JOIN segs s ON ST_DWithin(p.g, s.geom, {TOLERANCE_M})
-              WHERE isnan(p.hx) OR abs(p.hx * s.dx + p.hy * s.dy) >= {cos_min}
+              WHERE p.hx IS NULL OR isnan(p.hx) OR abs(p.hx * s.dx + p.hy * s.dy) >= {cos_min}
             ),
             snapped AS (
               SELECT vehicle, time, seg_id FROM c
