@@ -73,6 +73,7 @@ COVERAGE_COLUMNS = [
     "street_km",
     "n_places",
     "zone_area_km2",
+    "schematic",
 ]
 OVERLAP_COLUMNS = [
     "plan_a",
@@ -208,7 +209,8 @@ def coverage(data: PlanData) -> pd.DataFrame:
     Returns
     -------
     DataFrame
-        One row per unit of the plan (every unit it lists, in its order), columns
+        One row per unit of the plan that some task, rule or place names (in the plan's order;
+        a unit the plan lists but gives nothing to is not a row), columns
         :data:`COVERAGE_COLUMNS`:
 
         ``role``
@@ -226,13 +228,20 @@ def coverage(data: PlanData) -> pd.DataFrame:
             kind rules drew a zone around, and its spacing streets.
         ``zone_area_km2``
             Area of the union of the zones of the rules naming it (metric CRS).
+        ``schematic``
+            ``示意`` when its places, streets or zones (so its counts, km and km²) come from the
+            bundled schematic extract, not from surveyed geometry; empty otherwise.
     """
     plan = data.plan
     links = _unit_links(data)
     rule_zones = _rule_zones_metric(data)
+    schematic_ids, schematic_rules = _schematic_sources(data)
     rows = []
     for u in plan.units:
         link = links[u.id]
+        if not (link["tasks"] or link["rules"] or link["places"]):
+            continue  # listed by the plan, given nothing: not a row of what units answer for
+        schematic = bool(link["places"] & schematic_ids) or any(r in schematic_rules for r in link["rules"])
         role = join(r for r in (LEAD, RESPONSIBLE) if r in link["roles"])
         streets = link["streets"]
         union = union_all([g for _, g in streets.values()]) if streets else None
@@ -252,9 +261,26 @@ def coverage(data: PlanData) -> pd.DataFrame:
                 "street_km": round(union.length / 1000, 3) if union is not None else 0.0,
                 "n_places": len(link["places"]),
                 "zone_area_km2": round(zone_union.area / 1e6, 4) if zone_union is not None else 0.0,
+                "schematic": "示意" if schematic else "",
             }
         )
     return pd.DataFrame(rows, columns=COVERAGE_COLUMNS)
+
+
+def _schematic_sources(data: PlanData) -> tuple[set[str], set[str]]:
+    """Ids of places, kind places and spacing streets, and ids of rules with zones, whose
+    geometry comes from the schematic extract."""
+
+    def schematic(df: pd.DataFrame) -> pd.Series:
+        if not len(df) or "source" not in df:
+            return pd.Series(False, index=df.index)
+        return df["source"].fillna("").astype(str).str.contains("schematic", regex=False)
+
+    ids: set[str] = set()
+    for df in (data.places, data.kind_places, data.spacing):
+        ids.update(df.loc[schematic(df), "id"].astype(str))
+    rules = set(data.zones.loc[schematic(data.zones), "rule_id"]) if len(data.zones) else set()
+    return ids, rules
 
 
 def overlaps(data: PlanData | Sequence[PlanData]) -> gpd.GeoDataFrame:
@@ -450,6 +476,8 @@ def coverage_layers(data: PlanData) -> dict[str, gpd.GeoDataFrame]:
     accuracy = float(acc) if pd.notna(acc) else math.nan
     zrecs, zgeoms, srecs, sgeoms = [], [], [], []
     for u in plan.units:
+        if u.id not in cov.index:  # a unit given nothing has no zones or streets
+            continue
         link = links[u.id]
         row = cov.loc[u.id]
         common = {

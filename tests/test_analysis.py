@@ -157,10 +157,12 @@ def test_jincheng_coverage_names_every_unit():
     for plan_id in ("000", "001", "004"):
         data = build_plan(get_plan(plan_id))
         cov = coverage(data)
-        assert set(cov["unit"]) == {u.name for u in data.plan.units}, plan_id
         named = {u for t in data.plan.tasks for u in t.lead + t.units} | {
             u for r in data.plan.rules for u in r.lead + r.units
         }
+        # every unit a task or rule names is a row; a unit given nothing is not
+        assert set(cov["unit_id"]) == named, plan_id
+        assert (cov["schematic"] == "示意").any() and set(cov["schematic"]) <= {"示意", ""}
         for _, row in cov.iterrows():
             assert bool(row["role"]) == (row["unit_id"] in named)
             assert row["n_tasks"] == len([t for t in data.plan.tasks if row["unit_id"] in t.lead + t.units])

@@ -20,6 +20,7 @@ from geo.build import build_plan
 from geo.errors import InputError
 from geo.layers import STANDARD_COLUMNS
 from geo.plan import get_plan
+from geo.publish import style
 from geo.publish.files import (
     LAYER_NAMES,
     UNRESOLVED_COLUMNS,
@@ -70,7 +71,8 @@ def test_folder_layout(out002):
 
 def test_gpkg_has_every_layer_with_standard_columns(out002, datas):
     path = out002 / "layers.gpkg"
-    assert [name for name, _ in pyogrio.list_layers(path)] == list(LAYER_NAMES)
+    # the layers, and QGIS's style table (non-spatial, as QGIS itself writes it)
+    assert [name for name, _ in pyogrio.list_layers(path)] == [*LAYER_NAMES, "layer_styles"]
     frames = layer_frames(datas["002"])
     for layer in LAYER_NAMES:
         back = gpd.read_file(path, layer=layer)
@@ -149,10 +151,19 @@ def test_kml_parses_with_placemarks(out002, datas):
     assert len(marks) == expected
     names = [m.find(f"{KML}name").text for m in marks]
     assert "中央公园" in names
-    zone = next(m for m in marks if m.find(f"{KML}styleUrl").text == "#zones")
+    zone = folders[1].find(f"{KML}Placemark")
     desc = zone.find(f"{KML}description").text
     assert "条款原文：" in desc and "要求：" in desc and "示意" in desc
     assert zone.find(f".//{KML}Polygon") is not None
+    # styled as on the maps: the zone's <Style> carries its rule's colour (KML aabbggrr)
+    styles = {s.get("id"): s for s in root.iter(f"{KML}Style")}
+    st = styles[zone.find(f"{KML}styleUrl").text.lstrip("#")]
+    rule_id = next(
+        dd.find(f"{KML}value").text for dd in zone.iter(f"{KML}Data") if dd.get("name") == "rule_id"
+    )
+    colour = style.zone_styles(d.plan.rules)[rule_id].colour
+    line = st.find(f"{KML}LineStyle/{KML}color").text
+    assert "#" + line[6:8] + line[4:6] + line[2:4] == colour
 
 
 def test_csv_and_xlsx_for_excel(out002, datas):
@@ -197,7 +208,7 @@ def test_unresolved_report(datas, tmp_path):
 def test_plan_without_geometry(datas, tmp_path):
     write_layers(datas["003"], tmp_path)
     layers = dict(pyogrio.list_layers(tmp_path / "layers.gpkg"))
-    assert list(layers) == list(LAYER_NAMES)
+    assert list(layers) == [*LAYER_NAMES, "layer_styles"]
     assert len(gpd.read_file(tmp_path / "layers.gpkg", layer="places")) == 0
     assert len(gpd.read_file(tmp_path / "layers.gpkg", layer="region")) == 1
     assert sorted(p.stem for p in (tmp_path / "shp").glob("*.shp")) == ["region_polygon"]
@@ -209,7 +220,7 @@ def test_single_file_targets_and_bad_formats(datas, tmp_path):
     [kml] = write_layers(datas["002"], tmp_path / "one.kml")
     assert kml.name == "one.kml" and sorted(p.name for p in tmp_path.iterdir()) == ["one.kml"]
     [gpkg] = write_layers(datas["002"], tmp_path / "one.gpkg")
-    assert len(pyogrio.list_layers(gpkg)) == len(LAYER_NAMES)
+    assert len(pyogrio.list_layers(gpkg)) == len(LAYER_NAMES) + 1  # and QGIS's layer_styles
     with pytest.raises(InputError, match="unknown format"):
         write_layers(datas["002"], tmp_path / "x", formats="gpkg,dwg")
     with pytest.raises(InputError, match="single file"):

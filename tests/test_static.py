@@ -133,7 +133,7 @@ def test_schematic_stamp_and_furniture(datas):
 
 def test_zones_and_kind_places_in_the_legend(datas):
     strings = [t.get_text() for t in drawn_texts(build_figure(datas["002"]))]
-    assert any("中小学校 周边 200 米" in s for s in strings)
+    assert any("中小学校周边 200 米" in s for s in strings)
     assert any("方案未点名" in s for s in strings)
 
 

@@ -73,6 +73,7 @@ from .._io import atomic_path, write_bytes
 from ..errors import InputError
 from ..layers import STANDARD_COLUMNS, WGS84, split
 from ..plan import PLACE_KINDS
+from . import style
 
 if TYPE_CHECKING:
     from ..build import PlanData
@@ -254,12 +255,20 @@ def _write_ogr(df: gpd.GeoDataFrame, path: Path, layer: str, driver: str, **kw) 
     pyogrio.write_dataframe(df, path, layer=layer, driver=driver, **kw)
 
 
-def write_gpkg(frames: dict[str, gpd.GeoDataFrame], path: str | Path, date: dt.date) -> Path:
-    """One GeoPackage, one table per layer (empty layers too), atomically and reproducibly."""
+def write_gpkg(
+    frames: dict[str, gpd.GeoDataFrame], path: str | Path, date: dt.date, rules: Sequence[Any] = ()
+) -> Path:
+    """One GeoPackage, one table per layer (empty layers too), atomically and reproducibly, with
+    Chinese layer titles and a default QGIS style per layer (:mod:`geo.publish.qgis`; ``rules``
+    are the plan's rules, for zone colours)."""
+    from .qgis import write_layer_styles
+
     stamp = f"{date.isoformat()}T00:00:00.000Z"
     with _gdal_options(OGR_CURRENT_DATE=stamp), atomic_path(path, suffix=".gpkg") as tmp:
         for i, (name, df) in enumerate(frames.items()):
-            _write_ogr(df, tmp, name, "GPKG", append=i > 0)
+            title = LAYER_TITLES.get(name, name)
+            _write_ogr(df, tmp, name, "GPKG", append=i > 0, layer_options={"IDENTIFIER": title})
+        write_layer_styles(tmp, frames, rules, date, LAYER_TITLES)
     return Path(path)
 
 
@@ -376,16 +385,6 @@ def write_shapefiles(frames: dict[str, gpd.GeoDataFrame], folder: str | Path) ->
 # KML
 
 
-_KML_COLOURS = {  # aabbggrr
-    "places": ("ff2828c6", "592828c6"),
-    "zones": ("ffb4781f", "40b4781f"),
-    "dissolved": ("ff1c1ae3", "401c1ae3"),
-    "spacing": ("ffc06515", "40c06515"),
-    "kind_places": ("ffaa248e", "59aa248e"),
-    "region": ("ff7d756c", "00ffffff"),
-}
-
-
 def _fmt(v: float) -> str:
     s = f"{v:.7f}".rstrip("0").rstrip(".")
     return "0" if s in ("-0", "") else s
@@ -488,7 +487,9 @@ def _placemark_name(row: pd.Series, layer: str) -> str:
     return f"{kind}（未命名，{row.get('id')}）"
 
 
-def kml_text(frames: dict[str, gpd.GeoDataFrame], title: str, note: str = "") -> str:
+def kml_text(
+    frames: dict[str, gpd.GeoDataFrame], title: str, note: str = "", rules: Sequence[Any] = ()
+) -> str:
     """A KML document with a folder per layer; names, descriptions with the clause, units and
     provenance, and every attribute as ExtendedData. Deterministic."""
     out = [
@@ -499,18 +500,14 @@ def kml_text(frames: dict[str, gpd.GeoDataFrame], title: str, note: str = "") ->
     ]
     if note:
         out.append(f"<description>{escape(note)}</description>")
-    for layer in frames:
-        line, poly = _KML_COLOURS.get(layer, ("ff000000", "40000000"))
-        width = 3 if layer in ("places", "spacing") else 2
-        out.append(
-            f'<Style id="{layer}"><IconStyle><color>{line}</color><scale>0.9</scale></IconStyle>'
-            f"<LineStyle><color>{line}</color><width>{width}</width></LineStyle>"
-            f"<PolyStyle><color>{poly}</color></PolyStyle></Style>"
-        )
+    # one <Style> per symbology class drawn (geo.publish.style), the same colours as the maps
+    row_styles = {layer: style.row_styles(layer, df, rules) for layer, df in frames.items()}
+    used = {s.key: s for styles in row_styles.values() for s in styles}
+    out.extend(style.to_kml(used[k]) for k in sorted(used))
     for layer, df in frames.items():
         out.append(f"<Folder><name>{escape(LAYER_TITLES.get(layer, layer))}</name>")
         cols = [c for c in df.columns if c != "geometry"]
-        for _, row in df.iterrows():
+        for (_, row), st in zip(df.iterrows(), row_styles[layer], strict=True):
             g = row.geometry
             if g is None or g.is_empty:
                 continue
@@ -519,7 +516,7 @@ def kml_text(frames: dict[str, gpd.GeoDataFrame], title: str, note: str = "") ->
             desc = _description(row)
             if desc:
                 out.append(f"<description>{escape(desc)}</description>")
-            out.append(f"<styleUrl>#{layer}</styleUrl>")
+            out.append(f"<styleUrl>#{style.kml_style_id(st)}</styleUrl>")
             data = "".join(
                 f'<Data name="{quoteattr_name(c)}"><value>{escape(_plain(row[c]))}</value></Data>'
                 for c in cols
@@ -545,9 +542,15 @@ def _plain(v: Any) -> str:
     return str(v)
 
 
-def write_kml(frames: dict[str, gpd.GeoDataFrame], path: str | Path, title: str, note: str = "") -> Path:
+def write_kml(
+    frames: dict[str, gpd.GeoDataFrame],
+    path: str | Path,
+    title: str,
+    note: str = "",
+    rules: Sequence[Any] = (),
+) -> Path:
     """Write :func:`kml_text` atomically."""
-    return write_bytes(path, kml_text(frames, title, note).encode("utf-8"))
+    return write_bytes(path, kml_text(frames, title, note, rules).encode("utf-8"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -693,14 +696,16 @@ def write_layers(
 
     for fmt in [f for f in FORMATS if f in fmts]:
         if fmt == "gpkg":
-            written.append(write_gpkg(frames, where(target / "layers.gpkg"), when))
+            written.append(write_gpkg(frames, where(target / "layers.gpkg"), when, data.plan.rules))
         elif fmt == "geojson":
             for name, df in frames.items():
                 written.append(write_geojson(df, target / "geojson" / f"{name}.geojson", name))
         elif fmt == "shp":
             written += write_shapefiles(frames, target / "shp")
         elif fmt == "kml":
-            written.append(write_kml(frames, where(target / "layers.kml"), title, _note(data)))
+            written.append(
+                write_kml(frames, where(target / "layers.kml"), title, _note(data), data.plan.rules)
+            )
         elif fmt == "csv":
             for name, df in frames.items():
                 written.append(write_csv(attribute_table(df), target / "csv" / f"{name}.csv"))
