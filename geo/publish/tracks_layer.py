@@ -3,7 +3,7 @@
 The layer reads the per-segment-per-day table of :mod:`geo.tracks` (``geo tracks --segments
 FILE.gpkg``) — data flows one way, from the tracks to the map. :func:`add_tracks_layer` adds it
 to a page rendered by :func:`geo.publish.html.render_map` (its own script, from
-``publish/static/tracks_layer.js``, inlined before ``</body>``); :func:`draw_static` draws the
+``publish/templates/tracks_layer.js``, inlined before ``</body>``); :func:`draw_static` draws the
 same statuses with matplotlib for a briefing ("4月3日 十纵十横 清扫达标情况").
 
 Only segments whose street carries a daily target are drawn: the layer answers "did the
@@ -21,16 +21,14 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from .style import PASS_STATUS
+
 __all__ = ["STATUS", "add_tracks_layer", "draw_static", "segment_status", "select_day"]
 
-#: Pass status → (colour, legend words). met: passes reached the target; short: some passes,
-#: fewer than the target; none: no pass that day.
-STATUS: dict[str, tuple[str, str]] = {
-    "met": ("#1a9850", "达标"),
-    "short": ("#f28e2b", "未达标"),
-    "none": ("#d7301f", "无作业"),
-}
-_JS = Path(__file__).with_name("static") / "tracks_layer.js"
+#: The pass statuses, drawn in the shared symbology (:data:`geo.publish.style.PASS_STATUS`).
+#: met: passes reached the target; short: some passes, fewer than the target; none: no pass.
+STATUS = tuple(PASS_STATUS)
+_JS = Path(__file__).with_name("templates") / "tracks_layer.js"
 
 
 def segment_status(passes: np.ndarray, target: np.ndarray) -> np.ndarray:
@@ -112,7 +110,15 @@ def add_tracks_layer(
         "title": f"{_day_label(day)} {title}" if day else title,
         "features": {"type": "FeatureCollection", "features": feats},
         "statuses": [
-            {"key": k, "color": c, "label": w, "count": int(counts.get(k, 0))} for k, (c, w) in STATUS.items()
+            {
+                "key": k,
+                "color": st.colour,
+                "label": st.label,
+                "weight": st.weight,
+                "dash": " ".join(f"{d * st.weight:g}" for d in st.dash),
+                "count": int(counts.get(k, 0)),
+            }
+            for k, st in PASS_STATUS.items()
         ],
         "note": "街路为示意数据，非实测" if schematic else "",
     }
@@ -145,7 +151,7 @@ def draw_static(
 
     from .._io import atomic_path
     from ..crs import local_crs
-    from .static import font_path
+    from .static import font_path  # the shared CJK font
 
     day_segs, day = select_day(segments, date)
     if not len(day_segs):
@@ -153,10 +159,10 @@ def draw_static(
     metric = day_segs.to_crs(local_crs(day_segs.geometry.centroid.x.to_numpy()))
     fig, ax = plt.subplots(figsize=(8.27, 8.27))
     fp = FontProperties(fname=str(font_path()))
-    for key, (colour, _) in STATUS.items():
+    for key, st in PASS_STATUS.items():
         part = metric[metric["status"] == key]
         if len(part):
-            part.plot(ax=ax, color=colour, linewidth=3)
+            part.plot(ax=ax, color=st.colour, linewidth=3, linestyle=(0, st.dash) if st.dash else "-")
     # Street names at a point on each street, so the briefing reads without the HTML map.
     for name, geom in metric.dissolve("street").geometry.items():
         p = geom.representative_point()
@@ -165,8 +171,15 @@ def draw_static(
     ax.set_aspect("equal")
     counts = metric["status"].value_counts()
     handles = [
-        Line2D([0], [0], color=c, lw=3, label=f"{w}（{int(counts.get(k, 0))} 段）")
-        for k, (c, w) in STATUS.items()
+        Line2D(
+            [0],
+            [0],
+            color=st.colour,
+            lw=3,
+            ls=(0, st.dash) if st.dash else "-",
+            label=f"{st.label}（{int(counts.get(k, 0))} 段）",
+        )
+        for k, st in PASS_STATUS.items()
     ]
     ax.legend(handles=handles, loc="lower right", prop=fp, title="街路分段", title_fontproperties=fp)
     ax.set_title(f"{_day_label(day)} {title}", fontproperties=fp, fontsize=16)

@@ -25,14 +25,15 @@ var CGTTracks = (function () {
 
   function draw(data) {
     var L = window.L, map = window.CGT.map;
-    var colors = {};
-    data.statuses.forEach(function (s) { colors[s.key] = s.color; });
+    var styles = {};
+    data.statuses.forEach(function (s) { styles[s.key] = s; });
     // Its own pane above the plan's street lines, which it colours.
     if (!map.getPane('cgt-tracks')) { map.createPane('cgt-tracks').style.zIndex = 645; }
     var layer = L.geoJSON(data.features, {
       pane: 'cgt-tracks',
       style: function (f) {
-        return {color: colors[f.properties.s], weight: 6, opacity: 0.95, lineCap: 'butt'};
+        var s = styles[f.properties.s];
+        return {color: s.color, weight: s.weight, dashArray: s.dash || null, opacity: 0.95, lineCap: 'butt'};
       },
       onEachFeature: function (f, lyr) { lyr.bindPopup(f.properties.p); }
     });
