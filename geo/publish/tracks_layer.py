@@ -163,10 +163,17 @@ def draw_static(
         part = metric[metric["status"] == key]
         if len(part):
             part.plot(ax=ax, color=st.colour, linewidth=3, linestyle=(0, st.dash) if st.dash else "-")
-    # Street names at a point on each street, so the briefing reads without the HTML map.
+    # Street names a quarter along each street's longest stretch (clear of the crossings in the
+    # middle), on a white box, so the briefing reads without the HTML map.
+    import shapely
+
     for name, geom in metric.dissolve("street").geometry.items():
-        p = geom.representative_point()
-        ax.annotate(name, (p.x, p.y), fontproperties=fp, fontsize=9, ha="center", va="bottom", color="#333")
+        parts = shapely.get_parts(shapely.line_merge(geom))
+        p = max(parts, key=lambda g: g.length).interpolate(0.25, normalized=True)
+        ax.annotate(
+            name, (p.x, p.y), fontproperties=fp, fontsize=9, ha="center", va="center", color="#222",
+            bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "none", "alpha": 0.85},
+        )  # fmt: skip
     ax.set_axis_off()
     ax.set_aspect("equal")
     counts = metric["status"].value_counts()
