@@ -221,7 +221,6 @@ def run_tracks_dask(
     TracksResult
     """
     import dask
-    import dask.dataframe as dd
 
     def compute(cl) -> TracksResult:
         ddf, problems, jumps = _fixes_frame(paths, ctx, crs, rows_per_partition)
@@ -280,7 +279,6 @@ def run_tracks_dask(
         with dask_client(scheduler, n_workers=n_workers, processes=processes) as cl:
             result, problems = compute(cl)
     result.summary["problems"] = problems
-    del dd
     return result
 
 

@@ -322,15 +322,9 @@ def patrol_days(
         step = np.where(
             valid & (veh[nxt_c] == veh[h["row"].to_numpy()]), t[nxt_c] - t[h["row"].to_numpy()], -1
         )
-        key_next = set(zip(h["row"].to_numpy(), h["zone_id"].to_numpy(), strict=True))
-        inside_next = np.fromiter(
-            (
-                (r + 1, z) in key_next
-                for r, z in zip(h["row"].to_numpy(), h["zone_id"].to_numpy(), strict=True)
-            ),
-            dtype=bool,
-            count=len(h),
-        )
+        # Is the next fix inside the same zone? A merge on (row + 1, zone), not a Python loop.
+        nxt_in = h.assign(row=h["row"] - 1).assign(flag=True)
+        inside_next = h.merge(nxt_in, on=["row", "zone_id"], how="left")["flag"].fillna(False).to_numpy(bool)
         ok = (step >= 0) & (step < gap_min * 60e9) & inside_next
         h["sec"] = np.where(ok, step / 1e9, 0.0)
         h["date"] = pd.to_datetime(t[h["row"].to_numpy()] // _DAY_NS * _DAY_NS).date
