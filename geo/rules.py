@@ -18,7 +18,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
+import shapely
 from shapely import union_all
 from shapely.geometry.base import BaseGeometry
 
@@ -227,55 +229,65 @@ def build_zones(
         :data:`ZONE_COLUMNS`; provenance columns are those of the place the zone was drawn from.
         Sorted by rule then place id, so ids and order are stable.
     """
-    recs, geoms = [], []
+    # Column-wise per rule (a kind rule may target 100,000 places): buffers in one shapely call.
+    frames, geoms = [], []
     for rule in plan.rules:
         if rule.type != "buffer":
             continue
         targets = rule_places(plan, rule, places, pois, boundary)
         if not len(targets):
             continue
-        metric_geoms = targets.to_crs(epsg).geometry
-        for (_, t), gm in zip(targets.iterrows(), metric_geoms, strict=True):
-            if rule.metric == "network":
-                if network is None:
-                    raise ValueError(f"rule {rule.id} is measured along the network; pass network=")
-                zone = network_zone(network, gm, rule.distance_m)
-            else:
-                zone = _zone_geometry(gm, rule.distance_m)
-            recs.append(
+        metric_geoms = targets.to_crs(epsg).geometry.values
+        if rule.metric == "network":
+            if network is None:
+                raise ValueError(f"rule {rule.id} is measured along the network; pass network=")
+            zone = [network_zone(network, gm, rule.distance_m) for gm in metric_geoms]
+        else:
+            zone = list(shapely.buffer(np.asarray(metric_geoms), rule.distance_m, quad_segs=QUAD_SEGS))
+        t = targets.reset_index(drop=True)
+        name = t["name"].astype(object)
+        name = name.where(name.map(type) == str, "").tolist()  # noqa: E721 - names not text are blank
+        n = len(t)
+
+        def same(value, n=n):
+            return [value] * n
+
+        frames.append(
+            pd.DataFrame(
                 {
-                    "id": f"{plan.id}.{rule.id}.{t['id']}",
-                    "name": t["name"] if isinstance(t["name"], str) and t["name"] else "",
-                    "kind": "zone",
-                    "plan_id": plan.id,
-                    "phase_id": join(rule.phases),
-                    "batch": t.get("batch", pd.NA),
-                    "units": join(plan.unit_names(rule.units)),
-                    "source": t["source"],
-                    "source_ref": t["source_ref"],
-                    "accuracy_m": t["accuracy_m"],
-                    "matched_by": t["matched_by"],
-                    "rule_id": rule.id,
-                    "rule_type": rule.type,
-                    "place_id": t["id"],
-                    "place_name": t["name"] if isinstance(t["name"], str) else "",
-                    "place_kind": t["kind"],
-                    "distance_m": float(rule.distance_m),
-                    "metric": rule.metric,
-                    "restriction": rule.restriction,
-                    "clause": rule.clause,
-                    "lead": join(plan.unit_names(rule.lead)),
-                    "phase_dates": phase_dates(plan, rule.phases),
-                    "phase_names": join(plan.phase(p).name for p in rule.phases),
-                    "doc_number": plan.document.doc_number,
-                    "label": rule.applies_to.label,
+                    "id": (f"{plan.id}.{rule.id}." + t["id"].astype(str)).tolist(),
+                    "name": name,
+                    "kind": same("zone"),
+                    "plan_id": same(plan.id),
+                    "phase_id": same(join(rule.phases)),
+                    "batch": t["batch"].tolist() if "batch" in t else same(pd.NA),
+                    "units": same(join(plan.unit_names(rule.units))),
+                    "source": t["source"].tolist(),
+                    "source_ref": t["source_ref"].tolist(),
+                    "accuracy_m": t["accuracy_m"].tolist(),
+                    "matched_by": t["matched_by"].tolist(),
+                    "rule_id": same(rule.id),
+                    "rule_type": same(rule.type),
+                    "place_id": t["id"].tolist(),
+                    "place_name": name,
+                    "place_kind": t["kind"].tolist(),
+                    "distance_m": same(float(rule.distance_m)),
+                    "metric": same(rule.metric),
+                    "restriction": same(rule.restriction),
+                    "clause": same(rule.clause),
+                    "lead": same(join(plan.unit_names(rule.lead))),
+                    "phase_dates": same(phase_dates(plan, rule.phases)),
+                    "phase_names": same(join(plan.phase(p).name for p in rule.phases)),
+                    "doc_number": same(plan.document.doc_number),
+                    "label": same(rule.applies_to.label),
                 }
             )
-            geoms.append(zone)
-    if not recs:
+        )
+        geoms.extend(zone)
+    if not frames:
         return make_layer([], geometry=[], extra=ZONE_COLUMNS)
     wgs = gpd.GeoSeries(geoms, crs=epsg).to_crs(4326)
-    layer = make_layer(recs, geometry=list(wgs), extra=ZONE_COLUMNS)
+    layer = make_layer(pd.concat(frames, ignore_index=True), geometry=list(wgs), extra=ZONE_COLUMNS)
     return layer.sort_values(["rule_id", "place_id"], kind="stable").reset_index(drop=True)
 
 

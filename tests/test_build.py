@@ -55,18 +55,26 @@ def test_build_writes_every_output(builds):
 
 
 def test_coverage_names_every_unit(builds):
-    """The coverage table and the map's 责任单位 panel name every unit of every plan."""
+    """The coverage table and the map's 责任单位 panel name every unit a task or rule names (a
+    unit the plan lists but gives nothing is not a row), figures from 示意 geometry marked."""
     import csv
 
     (a, _), _ = builds
     for plan in load_plans():
         with open(a / plan.id / "coverage.csv", encoding="utf-8-sig", newline="") as f:
             rows = list(csv.DictReader(f))
-        assert [r["unit"] for r in rows] == [u.name for u in plan.units]
+        named = {u for t in plan.tasks for u in t.lead + t.units} | {
+            u for r in plan.rules for u in r.lead + r.units
+        }
+        assert [r["unit"] for r in rows] == [u.name for u in plan.units if u.id in named]
+        assert {r["schematic"] for r in rows} <= {"示意", ""}
+        listed = {r["unit"] for r in rows}
         page = (a / plan.id / "index.html").read_text(encoding="utf-8")
-        assert "责任单位覆盖" in page
+        assert "责任单位" in page
+        # The panel's rows are exactly the units given work.
         for u in plan.units:
-            assert html.escape(u.name) in page, (plan.id, u.name)
+            row = f"<th>{html.escape(u.name)}</th>"
+            assert (row in page) == (u.name in listed), (plan.id, u.name)
 
 
 def test_index_lists_every_plan_offline_and_escaped(builds):

@@ -60,8 +60,13 @@ def expected_features(d) -> int:
     return len(d.places) + len(d.kind_places) + len(d.zones) + len(d.spacing) + 1
 
 
+def n_features(cfg: dict) -> int:
+    """Features with a popup in a page's data (the boundary has none)."""
+    return sum(len(lay["id"]) for lay in cfg["layers"] if cfg["groups"][lay["g"]]["i"])
+
+
 def config_of(html: str) -> dict:
-    m = re.search(r"CGT\.configure\((\{.*?\})\);\n</script>", html, re.DOTALL)
+    m = re.search(r'<script type="application/json" id="cgt-data">(\{.*?\})</script>', html, re.DOTALL)
     assert m, "page configuration not found"
     return json.loads(m.group(1))
 
@@ -84,7 +89,7 @@ def test_offline_and_stable(built, pid):
     assert render_map(d) == html
     assert render_map(build_plan(get_plan(pid))) == html
     cfg = config_of(html)
-    assert len(cfg["features"]) == expected_features(d) - 1  # the boundary has no popup
+    assert n_features(cfg) == expected_features(d) - 1  # the boundary has no popup
     assert ("示意图：本图位置为示意布设" in html) == d.schematic
 
 
@@ -114,11 +119,11 @@ def test_text_is_escaped_in_the_source(hostile):
     assert XSS not in html
     assert "<b>bold</b>" not in html
     assert "49号学校" not in html  # template code in a name is never evaluated
+    assert "\\u003cimg src=x onerror=alert(1)\\u003e" in html  # inside the JSON data, < and > escaped
     cfg = config_of(html)
-    names = [s[0] for s in cfg["search"]]
-    assert XSS in names and TEMPLATE_NAME in names  # raw in the index; written with textContent
-    popups = json.dumps(cfg, ensure_ascii=False)
-    assert "&lt;img src=x onerror=alert(1)&gt;" in popups
+    # Raw in the data (written by script with textContent), never as pre-built HTML.
+    assert XSS in cfg["texts"] and TEMPLATE_NAME in cfg["texts"]
+    assert "<b>bold</b> {{x}} note" in cfg["texts"]
 
 
 def test_phase_argument(built):
@@ -334,7 +339,7 @@ def test_map_in_browser(browser, built, screens, tmp_path, pid):
     legend = browser.execute_script("return document.getElementById('cgt-legend').textContent")
     assert "图例" in legend
     panel = browser.execute_script("return document.getElementById('cgt-panel').textContent")
-    assert d.plan.document.doc_number in panel and "全部阶段" in panel
+    assert d.plan.document.doc_number in panel
     for ph in d.plan.phases:
         assert ph.name in panel and ph.start.isoformat() in panel
     browser.save_screenshot(str(screens / f"map_{pid}.png"))
@@ -405,8 +410,7 @@ def test_hostile_names_stay_text(browser, hostile, screens, tmp_path):
     assert made == [0, False]  # neither the name nor the note became elements
     # The tooltip, and the zone drawn around the school, show the name as text too.
     tip = browser.execute_script(
-        "var l = CGT.byKey[arguments[0]].layer; l.openTooltip();"
-        "return l.getTooltip().getElement().textContent",
+        "var l = CGT.tooltip(arguments[0]); l.openTooltip();return l.getTooltip().getElement().textContent",
         key,
     )
     assert XSS in tip
@@ -469,3 +473,283 @@ def test_many_points_use_canvas(browser, built, screens, tmp_path):
     assert "测试学校1234" in popup_text(browser)
     browser.save_screenshot(str(screens / "many_points.png"))
     check_clean(browser)
+
+
+# --------------------------------------------------------------------------------------------
+# Reading the map at a glance: labels, search highlight, layout, empty plans, plain Chinese
+
+SIZES = [(1600, 1000), (1280, 720)]
+
+
+def set_viewport(driver, width: int, height: int) -> None:
+    driver.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
+    )
+
+
+def named_places(d) -> set[str]:
+    names = set(d.places["name"].dropna()) | set(d.spacing["name"].dropna()) if len(d.spacing) else set()
+    return {n for n in (names | set(d.places["name"].dropna())) if n}
+
+
+LABELS = """
+return Array.prototype.map.call(document.querySelectorAll('.cgt-label'), function (n) {
+  var r = n.getBoundingClientRect();
+  return [n.textContent, r.left, r.top, r.right, r.bottom];
+});
+"""
+
+# Container-pixel boxes of every drawn feature (not the boundary) and of the furniture.
+BOXES = """
+var map = CGT.map, out = [];
+CGT.entries.forEach(function (e) {
+  if (!e.layer || !CGT.data.groups[CGT.data.layers[e.li].g].i) { return; }
+  if (!e.parent.hasLayer(e.layer)) { return; }
+  var l = e.layer, b = l.getBounds ? l.getBounds() : L.latLngBounds([l.getLatLng(), l.getLatLng()]);
+  var p1 = map.latLngToContainerPoint(b.getSouthWest()), p2 = map.latLngToContainerPoint(b.getNorthEast());
+  var r = l.options.radius && !(l instanceof L.Circle) ? l.options.radius : 0;
+  out.push([e.key, Math.min(p1.x, p2.x) - r, Math.min(p1.y, p2.y) - r, Math.max(p1.x, p2.x) + r,
+            Math.max(p1.y, p2.y) + r]);
+});
+var c = map.getContainer().getBoundingClientRect(), furn = {};
+[['overview', '.leaflet-control-minimap'], ['legend', '#cgt-legend']].forEach(function (s) {
+  var n = document.querySelector(s[1]);
+  if (!n) { return; }
+  var r = n.getBoundingClientRect();
+  if (r.width && r.height) {
+    furn[s[0]] = [r.left - c.left, r.top - c.top, r.right - c.left, r.bottom - c.top];
+  }
+});
+return [out, furn];
+"""
+
+
+def overlap(a, b) -> bool:
+    return a[0] < b[2] and a[2] > b[0] and a[1] < b[3] and a[3] > b[1]
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.mark.parametrize("pid", PLANS)
+def test_labels_layout_and_search(browser, built, screens, tmp_path, pid, size):
+    d = built[pid]
+    set_viewport(browser, *size)
+    try:
+        open_map(browser, write_map(d, tmp_path / f"{pid}.html"))
+        # Nothing drawn sits under the overview map or the legend at the opening view.
+        boxes, furniture = browser.execute_script(BOXES)
+        assert "legend" in furniture
+        for key, *box in boxes:
+            for what, rect in furniture.items():
+                assert not overlap(box, rect), f"{key} is under the {what} at {size}"
+        # Names on the map: at the opening zoom or one level in, as DOM text, not overlapping.
+        names = named_places(d)
+        labels = browser.execute_script(LABELS)
+        if names and not labels:
+            browser.execute_script("CGT.map.zoomIn(1, {animate: false})")
+            time.sleep(0.3)
+            labels = browser.execute_script(LABELS)
+        if names:
+            texts = [lab[0] for lab in labels]
+            assert texts, f"no labels on plan {pid}"
+            assert set(texts) <= names | set(d.kind_places["name"].dropna())
+            # Most named places are labelled at this zoom (the rest would collide).
+            assert len(set(texts) & names) >= min(3, len(names)), texts
+            for i, a in enumerate(labels):
+                for b in labels[i + 1 :]:
+                    assert not overlap(a[1:], b[1:]), f"labels {a[0]} and {b[0]} overlap"
+        browser.save_screenshot(str(screens / f"labels_{pid}_{size[0]}x{size[1]}.png"))
+        # Searching a name highlights exactly that feature, in view.
+        search = [
+            (n, k)
+            for n, k in browser.execute_script("return CGT.search.map(function (s) { return [s[0], s[2]]; })")
+        ]
+        if search:
+            name, key = next((n, k) for n, k in search if sum(1 for m, _ in search if m == n) == 1)
+            browser.find_element("css selector", ".cgt-search-button").click()
+            box = browser.find_element("css selector", ".cgt-search input")
+            box.send_keys(name)
+            items = browser.find_elements("css selector", ".cgt-search li")
+            hit = [i for i in items if i.text.split("\n")[0] == name or i.text.startswith(name)]
+            hit[0].click()
+            time.sleep(0.3)
+            assert browser.execute_script("return CGT.hlKey") == key
+            assert browser.execute_script("return document.querySelectorAll('path.cgt-halo').length") == 1
+            inview = browser.execute_script(
+                "var e = CGT.byKey[arguments[0]]; return CGT.map.getBounds().contains(CGT.latLng(e))", key
+            )
+            assert inview
+            assert name in popup_text(browser)
+        # No focus rectangle on clicked shapes.
+        outline = browser.execute_script(
+            "var p = document.querySelector('path.leaflet-interactive');"
+            "if (!p) { return 'none'; } p.setAttribute('tabindex', '0'); p.focus();"
+            "return getComputedStyle(p).outlineStyle"
+        )
+        assert outline == "none"
+        check_clean(browser)
+    finally:
+        set_viewport(browser, 1400, 900)
+
+
+def test_empty_plan_says_so(browser, built, screens, tmp_path):
+    d = built["003"]
+    html = render_map(d)
+    assert "乡镇界缺" in html  # the 临县 polygon stands in for 临泉镇, and the label says so
+    open_map(browser, write_map(d, tmp_path / "003.html"))
+    panel = browser.execute_script("return document.getElementById('cgt-panel').textContent")
+    for t in d.plan.tasks:
+        assert t.title in panel
+    from geo.analysis import coverage
+
+    cov = coverage(d)
+    for unit in cov.loc[cov["n_tasks"] > 0, "unit"]:
+        assert unit in panel
+    assert "临县临泉镇（乡镇界缺，以临县界示意）" in panel
+    layers = browser.execute_script("return document.querySelector('.leaflet-control-layers').textContent")
+    assert "以临县界示意" in layers
+    # No phase button that changes nothing; the phases are still listed.
+    assert browser.execute_script("return document.querySelectorAll('[data-phase]').length") == 0
+    for ph in d.plan.phases:
+        assert ph.name in panel
+    msg = browser.execute_script(
+        "var m = document.querySelector('.cgt-empty'); return m && m.offsetParent ? m.textContent : null"
+    )
+    assert msg and "未列出可上图的具体地点" in msg
+    browser.save_screenshot(str(screens / "empty_003.png"))
+    check_clean(browser)
+
+
+def test_schematic_figures_are_marked(built):
+    html = render_map(built["002"])
+    assert "<small>示意</small>" in html  # 街路km / 范围km² computed from schematic geometry
+    assert "数字化 — 0 0" not in html
+
+
+def test_units_without_work_are_not_rows(built):
+    from geo.analysis import coverage
+
+    d = built["001"]
+    cov = coverage(d)
+    idle = cov[(cov["n_tasks"] == 0) & (cov["n_rules"] == 0) & (cov["n_places"] == 0)]
+    html = render_map(d)
+    for unit in idle["unit"]:
+        assert f"<th>{unit}</th>" not in html
+
+
+# Words a map may show in Latin letters: units, coordinate systems, data sources.
+ASCII_OK = {"km", "m", "WGS", "CGCS", "GCJ", "OpenStreetMap", "fast", "geocn", "csv"}
+
+TEXTS = """
+var out = [];
+['#cgt-panel', '#cgt-legend', '.leaflet-control-layers'].forEach(function (s) {
+  var n = document.querySelector(s); if (n) { out.push(n.textContent); }
+});
+CGT.entries.forEach(function (e) {
+  if (!CGT.data.groups[CGT.data.layers[e.li].g].i) { return; }
+  out.push(CGT.popupNode(e).textContent);
+  out.push(CGT.tipNode(e).textContent);
+});
+return out;
+"""
+
+
+@pytest.mark.parametrize("pid", PLANS)
+def test_plain_chinese(browser, built, tmp_path, pid):
+    d = built[pid]
+    open_map(browser, write_map(d, tmp_path / f"{pid}.html"))
+    texts = browser.execute_script(TEXTS)
+    # Latin words the plan itself prints (LED, PPP …) and names from the data may appear.
+    own = json.dumps(d.plan.model_dump(mode="json"), ensure_ascii=False)
+    allowed = ASCII_OK | set(re.findall(r"[A-Za-z]+", own))
+    for layer in (d.places, d.kind_places, d.spacing):
+        if len(layer) and "name" in layer:
+            allowed |= set(re.findall(r"[A-Za-z]+", " ".join(layer["name"].dropna())))
+    words = {w for t in texts for w in re.findall(r"[A-Za-z]{2,}", t)} - allowed
+    assert words == set(), sorted(words)
+    check_clean(browser)
+
+
+def test_spacing_popup_counts_ads(browser, built, tmp_path):
+    d = built["002"]
+    open_map(browser, write_map(d, tmp_path / "002.html"))
+    sp = d.spacing.sort_values("id").iloc[0]
+    rule = next(r for r in d.plan.rules if r.id == sp["rule_id"])
+    key = f"002|s|{rule.id}|{sp['id']}"
+    text = browser.execute_script("return CGT.popupNode(CGT.byKey[arguments[0]]).textContent", key)
+    import math
+
+    import geopandas as gpd
+
+    length = float(gpd.GeoSeries([sp.geometry], crs=4326).to_crs(d.region.epsg).length.iloc[0])
+    need = max(math.ceil(round(length, 1) / rule.distance_m), 1)
+    assert f"{round(length):,} 米" in text
+    assert f"至少 {need} 处" in text
+    assert (
+        f"{rule.share.min_pct:g}%" in text and f"至少 {math.ceil(need * rule.share.min_pct / 100)} 处" in text
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# One symbology: the screen draws each class in the colour the printed map uses
+
+
+def _paper_colours(fig) -> dict[str, set[str]]:
+    """Style key → colours of the printed map's artists for it (legend and labels excluded)."""
+    from matplotlib.colors import to_hex
+
+    out: dict[str, set[str]] = {}
+    ax = fig.axes[0]
+    for a in [*ax.collections, *ax.lines, *ax.patches]:
+        gid = a.get_gid()
+        if not gid or gid in ("label", "leader"):
+            continue
+        if hasattr(a, "get_edgecolor"):
+            colours = [to_hex(c, keep_alpha=False) for c in a.get_edgecolor()]
+            if set(colours) <= {"#ffffff"}:
+                colours = [to_hex(c, keep_alpha=False) for c in a.get_facecolor()]
+        else:
+            colours = [to_hex(a.get_color(), keep_alpha=False)]
+        out.setdefault(gid, set()).update(colours)
+    return out
+
+
+@pytest.mark.parametrize("pid", ["000", "001", "002", "004"])
+def test_same_colour_on_screen_and_on_paper(built, pid):
+    from geo.publish import style as S
+    from geo.publish.static import build_figure
+
+    d = built[pid]
+    cfg = config_of(render_map(d))
+    paper = _paper_colours(build_figure(d))
+    rows = {}
+    for frame, named in ((d.places, True), (d.kind_places, False)):
+        for r in frame.to_dict("records"):
+            tags = split(r.get("tags")) if isinstance(r.get("tags"), str) else []
+            key = S.place_key(r["kind"], tags, r.get("batch")) if named else f"kind:{r['kind']}"
+            rows[r["id"]] = key
+    checked = 0
+    for lay in cfg["layers"]:
+        ids = [cfg["texts"][i] for i in lay["id"]]
+        sts = lay["st"] if isinstance(lay["st"], list) else [lay["st"]] * len(ids)
+        for pid_, si in zip(ids, sts, strict=True):
+            style = cfg["styles"][si]
+            screen = style["fillColor"] if lay["c"] == "points" else style["color"]
+            if lay["kp"].endswith("|p|"):
+                key = rows[pid_]
+            elif "|z|" in lay["kp"]:
+                rule = lay["kp"].split("|z|")[1].split(".")[1] if lay["kp"].count(".") >= 2 else None
+                if rule is None:
+                    continue
+                key = S.zone_styles(d.plan.rules)[rule].key
+            elif "|s|" in lay["kp"]:
+                key = "spacing"
+            else:
+                key = "region"
+            assert screen == S.style_for(key).colour or key.startswith("zone"), (pid_, key, screen)
+            if key.startswith("zone"):
+                assert screen == next(s.colour for s in S.zone_styles(d.plan.rules).values() if s.key == key)
+            if key in paper:
+                assert paper[key] == {screen}, (key, paper[key], screen)
+                checked += 1
+    assert checked >= 3

@@ -3,6 +3,7 @@ styles and the style table agree class by class."""
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 import xml.etree.ElementTree as ET
@@ -201,3 +202,77 @@ def test_issue_examples_agree(datas):
     legend = {a.get_gid(): a for a in fig.axes[1].patches if a.get_gid()}
     assert "legend:kind:demo_zone" in legend
     assert to_hex(legend["legend:kind:demo_zone"].get_edgecolor()) == S.KINDS["demo_zone"].colour
+
+
+@pytest.mark.parametrize("pid", PLAN_IDS)
+def test_printed_legend_is_plain_chinese(pid, datas):
+    fig = build_figure(datas[pid])
+    texts = [t.get_text() for t in fig.axes[1].texts]
+    assert texts
+    for text in texts:
+        plain = re.sub(r"unresolved\.csv", "", text)  # the file a note points to
+        assert not re.search(r"[A-Za-z_]{2,}", plain), text
+    rule_ids = {r.id for r in datas[pid].plan.rules}
+    assert not any(rid in t for rid in rule_ids for t in texts)
+
+
+# --- the interactive page -----------------------------------------------------------------------
+
+
+def _page_colours(data) -> dict[str, set[str]]:
+    """Style key → colours the interactive page gives its features (read from the page's own
+    data: each feature's key and style index), classes found from the plan's layers."""
+    from geo.publish.html import render_map
+
+    page = render_map(data)
+    m = re.search(r'<script type="application/json" id="cgt-data">(\{.*?\})</script>', page, re.DOTALL)
+    cfg = json.loads(m.group(1))
+    texts, styles = cfg["texts"], cfg["styles"]
+    frames = layer_frames(data)
+    by_id: dict[str, str] = {}
+    for layer in ("places", "kind_places"):
+        for pid, st in zip(frames[layer]["id"], S.row_styles(layer, frames[layer]), strict=True):
+            by_id[str(pid)] = st.key
+    zones = S.zone_styles(data.plan.rules)
+    out: dict[str, set[str]] = {}
+    for lay in cfg["layers"]:
+        kp, ids, st = lay["kp"], lay["id"], lay["st"]
+        sts = st if isinstance(st, list) else [st] * len(ids)
+        for i, s in zip(ids, sts, strict=True):
+            key = kp + texts[i]
+            parts = key.split("|")
+            if parts[1] == "p":
+                cls = by_id[parts[2]]
+            elif parts[1] == "z":
+                rule = parts[2].split(".")[1]
+                cls = zones[rule].key
+            elif parts[1] == "s":
+                cls = "spacing"
+            else:
+                cls = "region"
+            style = styles[s]
+            colour = style["fillColor"] if lay["c"] == "points" else style["color"]
+            out.setdefault(cls, set()).add(colour.lower())
+    return out
+
+
+@pytest.mark.parametrize("pid", PLAN_IDS)
+def test_same_colour_on_screen_on_paper_and_in_qgis(pid, datas, gpkgs):
+    data = datas[pid]
+    screen = _page_colours(data)
+    paper = _artist_colours(build_figure(data))
+    qgis: dict[str, set[str]] = {}
+    for layer in ("places", "kind_places"):
+        for k, v in _qml_classes(_qml(gpkgs[pid], layer)).items():
+            qgis.setdefault(k, set()).update(v)
+    zs = S.zone_styles(data.plan.rules)
+    for rid, colours in _qml_classes(_qml(gpkgs[pid], "dissolved")).items():
+        qgis.setdefault(zs[rid].key, set()).update(colours)
+    assert screen
+    for key, colours in screen.items():
+        assert colours == {S.style_for(key).colour}, (key, colours)
+        if key in paper:
+            assert paper[key] == colours, (key, paper[key], colours)
+        if key in qgis:
+            assert qgis[key] == colours, (key, qgis[key], colours)
+    assert len(set(screen) & set(paper) & set(qgis)) >= 1

@@ -33,6 +33,7 @@ PACKAGES: dict[str, tuple[str, str, str]] = {
     "leaflet.fullscreen": ("3.0.0", "MIT", "leaflet.fullscreen"),
     "leaflet-measure": ("2.1.7", "MIT", "leaflet-measure"),
     "leaflet-minimap": ("3.6.1", "BSD-2-Clause", "leaflet-minimap"),
+    "leaflet.markercluster": ("1.5.3", "MIT", "leaflet.markercluster"),
 }
 
 #: folium's resource names → vendored file (relative to :data:`VENDOR`), or ``None`` when the
@@ -58,6 +59,11 @@ RESOURCES: dict[str, str | None] = {
     # folium.plugins.MiniMap (the maps use their own element with the same names)
     "Control_MiniMap_js": "leaflet-minimap/Control.MiniMap.min.js",
     "Control_MiniMap_css": "leaflet-minimap/Control.MiniMap.min.css",
+    # folium.plugins.MarkerCluster / FastMarkerCluster (benchmarks/bench_map.py draws the
+    # folium alternative offline with it)
+    "markerclusterjs": "leaflet.markercluster/leaflet.markercluster.js",
+    "markerclustercss": "leaflet.markercluster/MarkerCluster.css",
+    "markerclusterdefaultcss": "leaflet.markercluster/MarkerCluster.Default.css",
 }
 
 

@@ -24,6 +24,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import shapely
 from matplotlib.lines import Line2D
 from matplotlib.transforms import Bbox
 from shapely import STRtree, box
@@ -89,6 +90,7 @@ class _Placer:
         pad = 1.5 * self.k
         self.frame = (ab.x0 + pad, ab.y0 + pad, ab.x1 - pad, ab.y1 - pad)
         self.hard: list[tuple[float, float, float, float]] = [(b.x0, b.y0, b.x1, b.y1) for b in reserved]
+        self.label_boxes: list[tuple[float, float, float, float]] = []
         if markers:
             m = np.asarray(markers, dtype=float)
             xy = ax.transData.transform(m[:, :2])
@@ -124,15 +126,43 @@ class _Placer:
                 return False
         return True
 
-    def crossings(self, b, own: BaseGeometry) -> tuple[int, int]:
-        """Lines of other features, and of the feature itself, under the box."""
+    def crossings(self, b, own: BaseGeometry, margin: float = 2.5) -> tuple[int, int]:
+        """Lines of other features, and of the feature itself, under the box grown by ``margin``
+        points (by default half the widest street with its casing)."""
         if self.tree is None:
             return 0, 0
-        m = 4.5 * self.k  # half the widest street with its casing, and a little air
+        m = margin * self.k
         (x0, y0), (x1, y1) = self.to_data.transform([(b[0] - m, b[1] - m), (b[2] + m, b[3] + m)])
         hits = self.tree.query(box(x0, y0, x1, y1), predicate="intersects")
         mine = int((self.owners[hits] == id(own)).sum())
         return len(hits) - mine, mine
+
+    def touches_label(self, b) -> bool:
+        """The box comes within 3 points of a label already placed."""
+        g = 3.0 * self.k
+        x0, y0, x1, y1 = b
+        return any(
+            x0 - g < h[2] and x1 + g > h[0] and y0 - g < h[3] and y1 + g > h[1] for h in self.label_boxes
+        )
+
+    def nearer_other_line(self, b, own: BaseGeometry, own_xy, radius: float) -> bool:
+        """Another feature's line is clearly nearer the label than the label's own symbol (a
+        reader would take the label for that line's)."""
+        if self.tree is None:
+            return False
+        px, py = own_xy
+        gap = math.hypot(px - np.clip(px, b[0], b[2]), py - np.clip(py, b[1], b[3])) - radius
+        if gap <= 0:
+            return False
+        (x0, y0), (x1, y1) = self.to_data.transform([(b[0] - gap, b[1] - gap), (b[2] + gap, b[3] + gap)])
+        hits = self.tree.query(box(x0, y0, x1, y1), predicate="intersects")
+        hits = hits[self.owners[hits] != id(own)]
+        if not len(hits):
+            return False
+        (dx0, dy0), (dx1, dy1) = self.to_data.transform([(b[0], b[1]), (b[2], b[3])])
+        per_px = (dx1 - dx0) / max(b[2] - b[0], 1e-9)  # data units per display pixel
+        near = shapely.distance(box(dx0, dy0, dx1, dy1), np.asarray(self.obstacles, dtype=object)[hits]).min()
+        return bool(near / per_px < 0.6 * gap)
 
     def ambiguous(self, b, own_xy) -> bool:
         """Another marker is nearer the label than the label's own symbol."""
@@ -217,6 +247,10 @@ class _Placer:
                 score = 5 * others + (mine if ring != -1 else 0) + 3 * max(ring, 0) + 0.05 * order
                 if ring != -1 and self.ambiguous(b, (px, py)):
                     score += 8
+                if ring != -1 and not others and self.nearer_other_line(b, geom, (px, py), c):
+                    score += 4
+                if self.touches_label(b):  # stacked on another label, it reads as one block
+                    score += 4
                 if best is None or score < best[0]:
                     best = (score, b, (cx, cy), 0.0, job.name, (px, py, c) if ring > 0 else None)
         if best is None:
@@ -239,6 +273,7 @@ class _Placer:
             gid="label",
         )
         self.hard.append(b)
+        self.label_boxes.append(b)
         if leader is not None:
             px, py, c = leader
             qx, qy = np.clip(px, b[0], b[2]), np.clip(py, b[1], b[3])

@@ -383,8 +383,9 @@ def _save_png(fig: Figure, path: Path, dpi: int, title: str, description: str) -
     if dpi != fig.dpi:
         fig.set_dpi(dpi)
     fig.canvas.draw()
-    rgba = np.asarray(fig.canvas.buffer_rgba())
-    image = Image.fromarray(rgba[..., :3])
+    buf = fig.canvas.buffer_rgba()
+    w, h = fig.canvas.get_width_height(physical=True)
+    image = Image.frombuffer("RGBA", (w, h), buf, "raw", "RGBA", 0, 1).convert("RGB")
     info = PngInfo()
     info.add_text("Title", title)
     info.add_text("Description", description)
@@ -426,5 +427,4 @@ def render_static_files(
         }
         with matplotlib.rc_context(rc), atomic_path(path) as tmp:
             fig.savefig(tmp, format="pdf", dpi=dpi, metadata=meta, facecolor="white")
-    fig.clear()
     return targets
