@@ -156,7 +156,7 @@ def draw_static(
     day_segs, day = select_day(segments, date)
     if not len(day_segs):
         raise ValueError("no segment with a target on that day")
-    metric = day_segs.to_crs(local_crs(day_segs.geometry.centroid.x.to_numpy()))
+    metric = day_segs.to_crs(local_crs(day_segs.total_bounds[[0, 2]].mean()))
     fig, ax = plt.subplots(figsize=(8.27, 8.27))
     fp = FontProperties(fname=str(font_path()))
     for key, st in PASS_STATUS.items():
