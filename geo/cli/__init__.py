@@ -17,7 +17,18 @@ from ._common import app, err
 __all__ = ["app", "main"]
 
 #: Command groups in the order ``geo --help`` lists them; each module registers on ``app``.
-COMMAND_MODULES = ("plans", "resolve", "gazetteer", "analysis", "maps", "build", "cases", "grid", "chiefs")
+COMMAND_MODULES = (
+    "plans",
+    "resolve",
+    "gazetteer",
+    "analysis",
+    "maps",
+    "build",
+    "cases",
+    "grid",
+    "chiefs",
+    "tracks",
+)
 for _name in COMMAND_MODULES:
     importlib.import_module(f"{__name__}.{_name}")
 

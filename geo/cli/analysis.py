@@ -13,6 +13,7 @@ import typer
 
 from ..errors import InputError
 from ._common import GazOpt, OsmOpt, _fail_input, _print_problems, app, err, out, progress_bar, schematic_note
+from .tracks import Engine, EngineOpt, SchedulerOpt, query_on_dask
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -265,6 +266,8 @@ def query_cmd(
     osm: OsmOpt = None,
     gazetteer: GazOpt = None,
     strict: StrictOpt = False,
+    engine: EngineOpt = Engine.inprocess,
+    scheduler: SchedulerOpt = None,
 ) -> None:
     """Which rule zones contain each point, and who is responsible there.
 
@@ -281,6 +284,8 @@ def query_cmd(
     from ..crs import _norm_crs
     from ..query import query_plan, read_point_table
 
+    if engine is Engine.dask:  # partitioned GeoParquet points on Dask (geo/cli/tracks.py)
+        return query_on_dask(points, out_file, plan, date, osm, gazetteer, scheduler)
     try:
         suffix = _check_suffix(out_file, _QUERY_SUFFIXES)
         day = _parse_date(date)

@@ -30,6 +30,7 @@ import typer
 
 from ..errors import InputError
 from ._common import GazOpt, OsmOpt, _fail_input, _print_problems, app, err, out, progress_bar, schematic_note
+from .tracks import TracksOpt, tracks_on_page
 
 if TYPE_CHECKING:
     from ..build import PlanData
@@ -272,9 +273,11 @@ def _write_all(
     step: Callable[[str], None],
     cases: str | None = None,
     as_of: str | None = None,
+    tracks: Path | None = None,
 ) -> list[dict[str, Any]]:
     """Write every file of every plan and the index; returns the plans' summaries. With
-    ``cases`` (a ledger), each interactive map carries the 问题台账 layer judged at ``as_of``."""
+    ``cases`` (a ledger), each interactive map carries the 问题台账 layer judged at ``as_of``;
+    with ``tracks`` (a ``geo tracks --segments`` GeoPackage), the passes layer."""
     from .._io import write_text
     from ..publish.files import write_coverage, write_layers, write_unresolved
     from ..publish.static import render_static_files
@@ -286,11 +289,16 @@ def _write_all(
         summary = _summary(data)
         if write_map is not None:
             step(f"交互地图 {pid}")
-            if cases:
-                from ..publish.cases_layer import add_ledger_layer
+            if cases or tracks is not None:
                 from ..publish.html import render_map
 
-                page = add_ledger_layer(render_map(data, basemap=bm), cases, as_of)
+                page = render_map(data, basemap=bm)
+                if cases:
+                    from ..publish.cases_layer import add_ledger_layer
+
+                    page = add_ledger_layer(page, cases, as_of)
+                if tracks is not None:
+                    page = tracks_on_page(page, tracks, schematic=data.schematic)
                 write_text(folder / "index.html", page)
             else:
                 write_map(data, folder / "index.html", basemap=bm)
@@ -338,6 +346,7 @@ def build_cmd(
     as_of: Annotated[
         str | None, typer.Option("--as-of", help="Day overdue is judged at on the case layer; default today.")
     ] = None,
+    tracks: TracksOpt = None,
 ) -> None:
     """Build every plan: interactive map, A4 PNG/PDF, GeoPackage, exports and unresolved report.
 
@@ -384,7 +393,7 @@ def build_cmd(
         try:
             datas = _build_all(the_plans, osm_files, gaz_files, step)
             with staged():  # every file renamed into place only once all were written
-                summaries = _write_all(datas, out_dir, bm, write_map, step, cases, as_of)
+                summaries = _write_all(datas, out_dir, bm, write_map, step, cases, as_of, tracks)
         except InputError as exc:
             progress.stop()
             _fail_input(exc)

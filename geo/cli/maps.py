@@ -9,6 +9,7 @@ import typer
 
 from ..errors import InputError
 from ._common import GazOpt, OsmOpt, _fail_input, _print_problems, app, err, out, schematic_note
+from .tracks import TracksOpt, tracks_on_page
 
 
 @app.command("map")
@@ -37,6 +38,7 @@ def map_cmd(
     as_of: Annotated[
         str | None, typer.Option("--as-of", help="Day overdue is judged at on the case layer; default today.")
     ] = None,
+    tracks: TracksOpt = None,
 ) -> None:
     """Write an interactive map of PLAN: layers per kind and rule zone, phases, popups, legend.
 
@@ -69,6 +71,8 @@ def map_cmd(
             from ..publish.cases_layer import add_ledger_layer
 
             html = add_ledger_layer(html, cases, as_of)
+        if tracks is not None:  # passes per segment from `geo tracks --segments` (geo/cli/tracks.py)
+            html = tracks_on_page(html, tracks, schematic=data.schematic)
     except InputError as exc:
         _fail_input(exc)
     from .._io import write_text
