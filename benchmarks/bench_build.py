@@ -18,6 +18,9 @@ Usage::
 
     python benchmarks/bench_build.py --baseline /tmp/main_src [--repeat 3]
         → benchmarks/build.json
+
+Recorded: ``build.json`` — the symbology/static-map branch alone against ``main``;
+``build-merged.json`` — the same branch after merging the interactive-map work, against ``main``.
 """
 
 from __future__ import annotations

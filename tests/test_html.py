@@ -472,6 +472,25 @@ def test_many_points_use_canvas(browser, built, screens, tmp_path):
     assert browser.execute_script("return CGT.focus('002|p|pt01234')") is True
     time.sleep(0.3)
     assert "测试学校1234" in popup_text(browser)
+    assert browser.execute_script("return CGT.hlKey") == "002|p|pt01234"
+    # A click on a point drawn on the shared canvas finds that point (hit test, not DOM).
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    x, y = browser.execute_script(
+        "CGT.map.closePopup(); var e = CGT.byKey['002|p|pt00042']; CGT.map.setView(CGT.latLng(e), 18,"
+        " {animate: false}); var p = CGT.map.latLngToContainerPoint(CGT.latLng(e)),"
+        " r = CGT.map.getContainer().getBoundingClientRect(); return [r.left + p.x, r.top + p.y];"
+    )
+    time.sleep(0.2)
+    actions = ActionChains(browser)
+    actions.w3c_actions.pointer_action.move_to_location(int(x), int(y))
+    actions.w3c_actions.pointer_action.click()
+    actions.perform()
+    time.sleep(0.3)
+    title = browser.execute_script(
+        "var t = document.querySelector('.cgt-pop-title'); return t && t.textContent"
+    )
+    assert title == "测试学校42"
     browser.save_screenshot(str(screens / "many_points.png"))
     check_clean(browser)
 

@@ -241,3 +241,19 @@ def test_pdf_page_renders_not_blank(rendered, tmp_path):
     assert im.size[0] > im.size[1]  # landscape
     a = np.asarray(im.convert("L"), dtype=float)
     assert a.std() > 20 and (a < 245).mean() > 0.10
+
+
+@pytest.mark.parametrize("pid", ["000", "001", "004"])
+def test_labels_keep_off_each_other_and_the_furniture(datas, pid):
+    """No label over another label, the north arrow, the scale bar or the 示意 stamp."""
+    fig = build_figure(datas[pid])
+    ax = fig.axes[0]
+    r = fig.canvas.get_renderer()
+    labels = [t.get_window_extent(r) for t in ax.texts if t.get_gid() == "label"]
+    assert len(labels) >= 8
+    furniture = [t.get_window_extent(r) for t in ax.texts if t.get_text() in ("N", "比例尺", "示 意 图")]
+    furniture += [p.get_window_extent(r) for p in ax.patches if p.get_zorder() >= 35]  # bar, arrow
+    assert len(furniture) >= 5
+    for i, a in enumerate(labels):
+        assert not any(a.overlaps(b) for b in furniture), a
+        assert not any(a.overlaps(b) for b in labels[i + 1 :]), a
