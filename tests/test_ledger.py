@@ -367,12 +367,19 @@ def school_setup(tmp_path_factory):
     fwd = pyproj.Transformer.from_crs(4326, epsg, always_xy=True)
     inv = pyproj.Transformer.from_crs(epsg, 4326, always_xy=True)
     base, _ = context_for((), region="许昌市中心城区")
-    schools = base.sources.pois[base.sources.pois["kind"] == "school"].to_crs(epsg)
+    # A spot clear of every place a rule of 002 can reach (500 m is its widest ring), so the
+    # only zone near it is the new school's.
+    pois = base.sources.pois.to_crs(epsg)
     cx, cy = fwd.transform(*region.centre)
-    for dx, dy in [(0, 0), (1500, 0), (-1500, 0), (0, 1500), (0, -1500), (1500, 1500), (-1500, -1500)]:
+    offsets = [(dx, dy) for r in range(0, 6001, 1500) for dx in (-r, 0, r) for dy in (-r, 0, r)]
+    for dx, dy in offsets:
         sx, sy = cx + dx, cy + dy
-        if schools.distance(shapely.Point(sx, sy)).min() > 900:
+        if region.boundary.contains(shapely.Point(*inv.transform(sx, sy))) and (
+            pois.distance(shapely.Point(sx, sy)).min() > 1200
+        ):
             break
+    else:
+        raise AssertionError("no spot in 许昌 clear of the schematic places")
     slon, slat = inv.transform(sx, sy)
     gaz = tmp / "gaz.csv"
     gaz.write_text(f"name,kind,lon,lat\n示例第一小学,school,{slon:.7f},{slat:.7f}\n", encoding="utf-8")

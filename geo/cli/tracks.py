@@ -46,19 +46,24 @@ _OUT_SUFFIXES = (".csv", ".xlsx", ".gpkg")
 def _write(path: Path, frame: pd.DataFrame, geometry, layer: str) -> None:
     """Write one table as CSV/XLSX, or as a GeoPackage layer with ``geometry`` (WGS84)."""
     import geopandas as gpd
+    import pandas as pd
 
-    from .analysis import _check_suffix, _write_gpkg, _write_tables
+    from .._io import source_date_epoch
+    from .analysis import _check_suffix, _file_date, _write_gpkg, _write_tables
 
     suffix = _check_suffix(path, _OUT_SUFFIXES)
+    # File metadata dated by SOURCE_DATE_EPOCH, else by the last day of the fixes: reruns agree.
+    days = pd.to_datetime(frame["date"], errors="coerce").dropna() if len(frame) else []
+    when = _file_date([]) if source_date_epoch() is not None or not len(days) else days.max().date()
     flat = frame.copy()
     for c in ("first", "last"):
         if c in flat.columns:
             flat[c] = flat[c].astype(str).replace("NaT", "")
     flat["date"] = flat["date"].astype(str)
     if suffix == ".gpkg":
-        _write_gpkg(path, {layer: gpd.GeoDataFrame(flat, geometry=list(geometry), crs=4326)})
+        _write_gpkg(path, {layer: gpd.GeoDataFrame(flat, geometry=list(geometry), crs=4326)}, when)
     else:
-        _write_tables(path, {layer: flat})
+        _write_tables(path, {layer: flat}, when)
 
 
 def _street_geometry(ctx: PlanContext, frame: pd.DataFrame):
@@ -275,6 +280,7 @@ def query_on_dask(
         _build_plans,
         _check_suffix,
         _default_buffer_plans,
+        _file_date,
         _parse_date,
         _write_gpkg,
         _write_tables,
@@ -298,13 +304,14 @@ def query_on_dask(
             t = bar.add_task("querying on Dask", total=None)
             result = query_plan_dask(points, datas, day, scheduler=scheduler)
             bar.update(t, completed=1, total=1)
+        when = _file_date([d.plan for d in datas])
         if suffix == ".gpkg":
-            _write_gpkg(out_file, {"query": result})
+            _write_gpkg(out_file, {"query": result}, when)
         else:
             flat = result.copy()
             flat["lon_wgs84"] = result.geometry.x.round(7)
             flat["lat_wgs84"] = result.geometry.y.round(7)
-            _write_tables(out_file, {"query": flat})
+            _write_tables(out_file, {"query": flat}, when)
     except InputError as exc:
         _fail_input(exc)
     hits = int(result["in_zone"].sum())

@@ -287,6 +287,11 @@ def layer_qml(layer: str, df: gpd.GeoDataFrame, rules: Sequence[Any] = ()) -> st
     return _document(renderer, _labeling(present or ["point"]), columns, gtype)
 
 
+#: The plan layers :func:`layer_qml` styles; other tables (a query's, a spacing check's) get
+#: QGIS's own default style.
+STYLED_LAYERS = frozenset({"places", "kind_places", "zones", "dissolved", "spacing", "region"})
+
+
 def write_layer_styles(
     path: str | Path,
     frames: dict[str, gpd.GeoDataFrame],
@@ -316,10 +321,14 @@ def write_layer_styles(
         geom_col = dict(con.execute("SELECT table_name, column_name FROM gpkg_geometry_columns"))
         rows = []
         for name, df in frames.items():
+            if name not in STYLED_LAYERS:
+                continue
             qml = layer_qml(name, df, rules)
             desc = f"{titles.get(name, name)}（城管图默认样式）"
             col = geom_col.get(name, "geom")
             rows.append(("", "", name, col, f"{name} 默认样式", qml, "", 1, desc, "", None, stamp))
+        if not rows:
+            return
         con.execute("BEGIN")
         con.execute(LAYER_STYLES_SQL)
         con.executemany(
