@@ -613,7 +613,7 @@ var CGT = (function () {
       // faster to raster than 100,000 arcs. Fills go on a scratch canvas at full strength and
       // onto the map at the style's opacity, so overlapping zones read as one area (as one
       // path would); outlines follow. Large circles (zoomed in, few in view) are drawn.
-      var scratch = this._scratch || (this._scratch = document.createElement('canvas'));
+      var scratch = this._scratch || (this._scratch = document.createElement('canvas')), OUTLINE_MAX = 3000;
       Object.keys(byStyle).forEach(function (si) {
         var st = D.styles[si], a = byStyle[si], dash = st.dashArray ? st.dashArray.split(' ').map(Number) : [];
         function stamp(target, part, alpha) {
@@ -639,13 +639,21 @@ var CGT = (function () {
               sc.beginPath();
               sc.arc(half, half, rk, 0, 2 * Math.PI);
               sc.globalAlpha = alpha;
-              if (part === 'fill') { sc.fillStyle = st.fillColor || st.color; sc.fill(); }
-              else { sc.setLineDash(dash); sc.strokeStyle = st.color; sc.lineWidth = st.weight; sc.stroke(); }
+              if (part !== 'stroke') { sc.fillStyle = st.fillColor || st.color; sc.fill(); }
+              if (part === 'both') { sc.globalAlpha = st.opacity === undefined ? 1 : st.opacity; }
+              if (part !== 'fill' && st.weight) {
+                sc.setLineDash(dash); sc.strokeStyle = st.color; sc.lineWidth = st.weight; sc.stroke();
+              }
             }
             target.drawImage(sp.c, a[k] - sp.h, a[k + 1] - sp.h, 2 * sp.h, 2 * sp.h);
           }
         }
         var fillA = st.fillOpacity === undefined ? 0.2 : st.fillOpacity;
+        if (!circles && st.fill !== false && a.length && a[2] <= 40) {
+          // Markers (same radius): fill and outline in one stamp each.
+          stamp(ctx, 'both', fillA);
+          return;
+        }
         if (st.fill !== false && fillA > 0) {
           if (fillA >= 0.9) {
             stamp(ctx, 'fill', fillA);
@@ -662,7 +670,10 @@ var CGT = (function () {
             ctx.restore();
           }
         }
-        if (st.weight) { stamp(ctx, 'stroke', st.opacity === undefined ? 1 : st.opacity); }
+        // Outlines of thousands of overlapping zones are noise: drawn once few are in view.
+        if (st.weight && (!circles || a.length / 3 <= OUTLINE_MAX)) {
+          stamp(ctx, 'stroke', st.opacity === undefined ? 1 : st.opacity);
+        }
       });
       ctx.globalAlpha = 1;
       this._grid = grid;
