@@ -30,6 +30,7 @@ import typer
 
 from ..errors import InputError
 from ._common import GazOpt, OsmOpt, _fail_input, _print_problems, app, err, out, progress_bar, schematic_note
+from .cases import AsOfOpt, CasesOpt
 from .tracks import TracksOpt, tracks_on_page
 
 if TYPE_CHECKING:
@@ -340,12 +341,8 @@ def build_cmd(
         "maps"
     ),
     basemap: BasemapOpt = "none",
-    cases: Annotated[
-        str | None, typer.Option("--cases", help="Add the 问题台账 layer from this ledger to each map.")
-    ] = None,
-    as_of: Annotated[
-        str | None, typer.Option("--as-of", help="Day overdue is judged at on the case layer; default today.")
-    ] = None,
+    cases: CasesOpt = None,
+    as_of: AsOfOpt = None,
     tracks: TracksOpt = None,
 ) -> None:
     """Build every plan: interactive map, A4 PNG/PDF, GeoPackage, exports and unresolved report.

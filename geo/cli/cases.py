@@ -19,6 +19,10 @@ DbOpt = Annotated[
 AsOfOpt = Annotated[
     str | None, typer.Option("--as-of", help="Day at which overdue is judged (YYYY-MM-DD); default today.")
 ]
+#: ``--cases`` of ``geo map`` and ``geo build`` (with ``--as-of``): the 问题台账 layer on a map.
+CasesOpt = Annotated[
+    str | None, typer.Option("--cases", help="Add the 问题台账 layer from this ledger (.gpkg or URL).")
+]
 
 
 def _check_date(value: str | None) -> None:

@@ -9,6 +9,7 @@ import typer
 
 from ..errors import InputError
 from ._common import GazOpt, OsmOpt, _fail_input, _print_problems, app, err, out, schematic_note
+from .cases import AsOfOpt, CasesOpt
 from .tracks import TracksOpt, tracks_on_page
 
 
@@ -32,12 +33,8 @@ def map_cmd(
     ] = "none",
     osm: OsmOpt = None,
     gazetteer: GazOpt = None,
-    cases: Annotated[
-        str | None, typer.Option("--cases", help="Add the 问题台账 layer from this ledger (.gpkg or URL).")
-    ] = None,
-    as_of: Annotated[
-        str | None, typer.Option("--as-of", help="Day overdue is judged at on the case layer; default today.")
-    ] = None,
+    cases: CasesOpt = None,
+    as_of: AsOfOpt = None,
     tracks: TracksOpt = None,
 ) -> None:
     """Write an interactive map of PLAN: layers per kind and rule zone, phases, popups, legend.
