@@ -18,8 +18,8 @@ import yaml
 from shapely.geometry.base import BaseGeometry
 
 from . import settings
+from ._text import normalize
 from .errors import InputError
-from .resolve.names import normalize
 
 
 @dataclass(frozen=True)

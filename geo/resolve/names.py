@@ -15,31 +15,14 @@ Pure text, no geometry. The rules encoded here come from how the plans write pla
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass
+
+from .._text import normalize
 
 #: Street-type suffixes, longest first so 大街 wins over 街.
 STREET_SUFFIXES = ("大道", "大街", "快线", "快速路", "环路", "路", "街", "巷", "道", "线")
 DIRECTIONS = ("东", "西", "南", "北", "中")
 GATES = ("东门", "西门", "南门", "北门", "正门", "大门")
-
-_SPACE = re.compile(r"\s+")
-_BRACKETS = str.maketrans({"（": "(", "）": ")", "【": "[", "】": "]", "〔": "[", "〕": "]"})
-
-
-def normalize(name: str) -> str:
-    """Fold width, spaces and brackets so that spellings of one name compare equal.
-
-    Examples
-    --------
-    >>> normalize("泽州路 ")
-    '泽州路'
-    >>> normalize("Ｗｅｎｃｈａｎｇ （东段）")
-    'Wenchang(东段)'
-    """
-    s = unicodedata.normalize("NFKC", name or "")
-    s = s.translate(_BRACKETS)
-    return _SPACE.sub("", s)
 
 
 def split_street(name: str) -> tuple[str, str, str] | None:
