@@ -78,3 +78,16 @@ def test_public_functions_importable_from_geo():
 
     for name in geo.__all__:
         assert callable(getattr(geo, name)), name
+
+
+def test_error_brackets_are_printed_as_written(capsys):
+    # rich markup must not swallow the "[field]" of a message or the "[extra]" of a pip hint
+    import typer
+
+    from geo.cli._common import _fail_input
+    from geo.errors import InputError
+
+    with pytest.raises(typer.Exit) as exc:
+        _fail_input(InputError(["a.csv:4: [time] not a time; pip install 'chengguan-geo[dask]'"]))
+    assert exc.value.exit_code == 2
+    assert "a.csv:4: [time] not a time; pip install 'chengguan-geo[dask]'" in capsys.readouterr().err

@@ -401,3 +401,17 @@ def test_static_briefing_map(result, ctx, tmp_path):
     out = draw_static(_segments_gdf(result, ctx), tmp_path / "brief.png", date=DAY, schematic=True)
     with Image.open(out) as im:
         assert im.width > 800 and im.height > 800
+
+
+def test_dask_engine_without_dask_is_a_clear_input_error(monkeypatch):
+    import importlib.util
+
+    from geo.errors import InputError
+    from geo.tracks.dask_engine import require_dask
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "dask" else real(name, *a)
+    )
+    with pytest.raises(InputError, match=r"chengguan-geo\[dask\]"):
+        require_dask()

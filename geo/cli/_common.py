@@ -57,8 +57,10 @@ def schematic_note() -> None:
 
 
 def _fail_input(exc: InputError) -> None:
-    for p in exc.problems:
-        err.print(f"[bold red]error:[/] {p}", markup=True, highlight=False)
+    from rich.markup import escape
+
+    for p in exc.problems:  # the message's own [field] brackets are text, not markup
+        err.print(f"[bold red]error:[/] {escape(str(p))}", markup=True, highlight=False)
     raise typer.Exit(2)
 
 

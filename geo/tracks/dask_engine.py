@@ -55,6 +55,26 @@ WORKER_MEMORY = "3GB"
 _READ_COLS = ["vehicle", "time", "lon", "lat", "task", "hx", "hy"]
 
 
+def require_dask() -> None:
+    """Refuse ``--engine dask`` cleanly where the optional Dask packages are not installed.
+
+    Raises
+    ------
+    InputError
+        Naming the extra that brings them.
+    """
+    import importlib.util
+
+    missing = [m for m in ("dask", "distributed", "dask_geopandas") if importlib.util.find_spec(m) is None]
+    if missing:
+        from ..errors import InputError
+
+        raise InputError.single(
+            "--engine dask",
+            f"needs {', '.join(missing)}: pip install 'chengguan-geo[dask]' (or use the default engine)",
+        )
+
+
 @contextlib.contextmanager
 def dask_client(
     scheduler: str | None = None,
@@ -220,6 +240,7 @@ def run_tracks_dask(
     -------
     TracksResult
     """
+    require_dask()
     import dask
 
     def compute(cl) -> TracksResult:
@@ -331,6 +352,7 @@ def query_plan_dask(
     -------
     GeoDataFrame or DataFrame
     """
+    require_dask()
     import dask
     import dask_geopandas
     import geopandas as gpd
