@@ -254,6 +254,15 @@ def test_cli_writes_tables_and_exits_2_on_bad_rows(geo_cli, day_csv, tmp_path):
 
     segs = gpd.read_file(seg)
     assert len(segs) and segs.crs.to_epsg() == 4326
+    # The segments file goes onto every map of a build, as onto one map
+    built = tmp_path / "built"
+    r = geo_cli("build", "000", "--tracks", str(seg), "--out", str(built))
+    assert r.returncode == 0, r.stderr
+    page = (built / "000" / "index.html").read_text(encoding="utf-8")
+    assert page.count("\nCGTTracks.add({") == 1 and "文博路" in page
+    r = geo_cli("build", "000", "--tracks", str(out), "--out", str(tmp_path / "built2"))
+    assert r.returncode == 2 and "geo tracks --segments" in r.stderr
+    assert not (tmp_path / "built2" / "000" / "index.html").exists()
 
 
 # --------------------------------------------------------------------------------------------
