@@ -31,7 +31,8 @@ import typer
 from ..errors import InputError
 from ._common import GazOpt, OsmOpt, _fail_input, _print_problems, app, err, out, progress_bar, schematic_note
 from .cases import AsOfOpt, CasesOpt
-from .tracks import TracksOpt, tracks_on_page
+from .maps import map_page
+from .tracks import TracksOpt
 
 if TYPE_CHECKING:
     from ..build import PlanData
@@ -290,19 +291,8 @@ def _write_all(
         summary = _summary(data)
         if write_map is not None:
             step(f"交互地图 {pid}")
-            if cases or tracks is not None:
-                from ..publish.html import render_map
-
-                page = render_map(data, basemap=bm)
-                if cases:
-                    from ..publish.cases_layer import add_ledger_layer
-
-                    page = add_ledger_layer(page, cases, as_of)
-                if tracks is not None:
-                    page = tracks_on_page(page, tracks, schematic=data.schematic)
-                write_text(folder / "index.html", page)
-            else:
-                write_map(data, folder / "index.html", basemap=bm)
+            page = map_page(data, basemap=bm, cases=cases, as_of=as_of, tracks=tracks)
+            write_text(folder / "index.html", page)
             summary["has_html"] = True
         step(f"静态图 {pid}（PNG、PDF）")
         render_static_files(data, [folder / "map.png", folder / "map.pdf"], basemap=bm)

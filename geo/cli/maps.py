@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -11,6 +11,33 @@ from ..errors import InputError
 from ._common import GazOpt, OsmOpt, _fail_input, _print_problems, app, err, out, schematic_note
 from .cases import AsOfOpt, CasesOpt
 from .tracks import TracksOpt, tracks_on_page
+
+if TYPE_CHECKING:
+    from ..build import PlanData
+
+
+def map_page(
+    data: PlanData,
+    *,
+    phase: str | None = None,
+    basemap: str = "none",
+    cases: str | None = None,
+    as_of: str | None = None,
+    tracks: Path | None = None,
+) -> str:
+    """The interactive map page of one plan, with the field layers asked for: the 问题台账 of a
+    ledger (``cases``, overdue judged at ``as_of``) and the passes of a ``geo tracks --segments``
+    GeoPackage (``tracks``). Shared by ``geo map`` and ``geo build``."""
+    from ..publish.html import render_map
+
+    page = render_map(data, phase=phase, basemap=basemap)
+    if cases:
+        from ..publish.cases_layer import add_ledger_layer
+
+        page = add_ledger_layer(page, cases, as_of)
+    if tracks is not None:
+        page = tracks_on_page(page, tracks, schematic=data.schematic)
+    return page
 
 
 @app.command("map")
@@ -45,7 +72,7 @@ def map_cmd(
     from .._io import check_out_file
     from ..build import build_plan
     from ..plan import get_plan
-    from ..publish.html import BASEMAPS, phase_key, render_map, tianditu_token
+    from ..publish.html import BASEMAPS, phase_key, tianditu_token
 
     try:
         if out_file.suffix.lower() not in (".html", ".htm"):
@@ -63,13 +90,7 @@ def map_cmd(
         phase_key(phases, phase, multi=False)
         data = build_plan(the_plan, osm=osm or (), gazetteers=gazetteer or ())
         _print_problems(data.problems)
-        html = render_map(data, phase=phase, basemap=bm)
-        if cases:
-            from ..publish.cases_layer import add_ledger_layer
-
-            html = add_ledger_layer(html, cases, as_of)
-        if tracks is not None:  # passes per segment from `geo tracks --segments` (geo/cli/tracks.py)
-            html = tracks_on_page(html, tracks, schematic=data.schematic)
+        html = map_page(data, phase=phase, basemap=bm, cases=cases, as_of=as_of, tracks=tracks)
     except InputError as exc:
         _fail_input(exc)
     from .._io import write_text

@@ -60,7 +60,7 @@ from .._io import write_text
 from ..build import PlanData
 from ..errors import InputError
 from . import assets
-from .map_data import POPUPS, PRECISION, Layer, MapData, region_label
+from .map_data import POPUPS, PRECISION, Layer, MapData
 from .map_panel import esc, legend_html, live_phases, panel_html
 from .templates import read as read_template
 from .words import SOURCE_LABELS
@@ -450,7 +450,7 @@ def _render(md: MapData, tiles: list[dict[str, Any]], initial: str, schematic: b
         "canvas": canvas,
         "bulk": CANVAS_POINTS,
         "empty": EMPTY_MESSAGE if empty else "",
-        "regions": [region_label(d.region) for d in md.datas],
+        "regions": [d.region.boundary_label for d in md.datas],
         "font": FONT,
     }
     raw: list[str] = []

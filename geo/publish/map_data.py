@@ -13,7 +13,6 @@ of 100,000 schools costs no more Python than a map of ten.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import re
 from dataclasses import dataclass, field
@@ -736,7 +735,7 @@ class MapData:
                 seen[d.region.id] = d.region
         if not seen:
             return
-        names = "、".join(region_label(r) for r in seen.values())
+        names = "、".join(r.boundary_label for r in seen.values())
         style, swatch = st.boundary_style(offline=self.basemap == "none")
         g = self.group("zzz:boundary", f"行政区界（{names}）", 0, interactive=False)
         self.groups[g].swatch = swatch
@@ -852,24 +851,3 @@ def _compact(values: Any) -> np.ndarray | int:
     if len(arr) and (arr == arr[0]).all():
         return int(arr[0])
     return arr.astype(np.int64)
-
-
-def region_label(region) -> str:
-    """The region's name; where the polygon drawn is a larger unit, the label says so (the label
-    declared in data/regions.yaml when there is one)."""
-    from ..regions import _district_polygons
-
-    if region.label:
-        return region.label
-    poly_name = ""
-    for level in ("district", "city"):
-        with contextlib.suppress(Exception):
-            hit = _district_polygons(level).get(region.gb)
-            if hit is not None and hit[1].equals(region.boundary):
-                poly_name = hit[0]
-                break
-    name = region.name
-    if not poly_name or name.endswith(poly_name) or poly_name.endswith(name):
-        return name
-    lack = "乡镇界" if name.endswith(("镇", "乡", "街道")) else "区界"
-    return f"{name}（{lack}缺，以{poly_name}界示意）"

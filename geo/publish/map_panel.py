@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from .map_data import MapData, phase_dict, region_label
+from .map_data import MapData, phase_dict
 from .templates import read as read_template
 from .words import SOURCE_LABELS
 
@@ -158,7 +158,7 @@ def panel_html(md: MapData, initial: str, live: set[str], empty: bool) -> str:
         plan, doc = d.plan, d.plan.document
         parts = ['<section class="cgt-plan">']
         parts.append(f"<h2>{esc(doc.title)}</h2>" if md.multi else "<h2>方案概要</h2>")
-        region = region_label(d.region)
+        region = d.region.boundary_label
         span = doc.span
         span_text = f"{span.start} 至 {span.end}" if span.end else f"{span.start} 起（长期）"
         rows = [
