@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+from _figures import artist_colours
 
 from geo.build import build_plan
 from geo.crs import from_wgs84
@@ -715,26 +716,6 @@ def test_spacing_popup_counts_ads(browser, built, tmp_path):
 # One symbology: the screen draws each class in the colour the printed map uses
 
 
-def _paper_colours(fig) -> dict[str, set[str]]:
-    """Style key → colours of the printed map's artists for it (legend and labels excluded)."""
-    from matplotlib.colors import to_hex
-
-    out: dict[str, set[str]] = {}
-    ax = fig.axes[0]
-    for a in [*ax.collections, *ax.lines, *ax.patches]:
-        gid = a.get_gid()
-        if not gid or gid in ("label", "leader"):
-            continue
-        if hasattr(a, "get_edgecolor"):
-            colours = [to_hex(c, keep_alpha=False) for c in a.get_edgecolor()]
-            if set(colours) <= {"#ffffff"}:
-                colours = [to_hex(c, keep_alpha=False) for c in a.get_facecolor()]
-        else:
-            colours = [to_hex(a.get_color(), keep_alpha=False)]
-        out.setdefault(gid, set()).update(colours)
-    return out
-
-
 @pytest.mark.parametrize("pid", ["000", "001", "002", "004"])
 def test_same_colour_on_screen_and_on_paper(built, pid):
     from geo.publish import style as S
@@ -742,7 +723,7 @@ def test_same_colour_on_screen_and_on_paper(built, pid):
 
     d = built[pid]
     cfg = config_of(render_map(d))
-    paper = _paper_colours(build_figure(d))
+    paper = artist_colours(build_figure(d))
     rows = {}
     for frame, named in ((d.places, True), (d.kind_places, False)):
         for r in frame.to_dict("records"):

@@ -9,6 +9,7 @@ import sqlite3
 import xml.etree.ElementTree as ET
 
 import pytest
+from _figures import artist_colours
 from matplotlib.colors import to_hex
 
 from geo.build import build_plan
@@ -73,25 +74,6 @@ def _qml_classes(root: ET.Element) -> dict[str, set[str]]:
     elif renderer.get("type") == "categorizedSymbol":
         for cat in renderer.iter("category"):
             out.setdefault(cat.get("value"), set()).add(_symbol_colour(symbols[cat.get("symbol")]))
-    return out
-
-
-def _artist_colours(fig) -> dict[str, set[str]]:
-    """gid (style key) → colours of the map artists drawn for it (legend symbols excluded):
-    the stroke, or for markers with a white outline their fill."""
-    ax = fig.axes[0]
-    out: dict[str, set[str]] = {}
-    for a in [*ax.collections, *ax.lines, *ax.patches]:
-        gid = a.get_gid()
-        if not gid or gid in ("label", "leader"):
-            continue
-        if hasattr(a, "get_edgecolor"):
-            colours = [to_hex(c, keep_alpha=False) for c in a.get_edgecolor()]
-            if set(colours) <= {"#ffffff"}:
-                colours = [to_hex(c, keep_alpha=False) for c in a.get_facecolor()]
-        else:
-            colours = [to_hex(a.get_color(), keep_alpha=False)]
-        out.setdefault(gid, set()).update(colours)
     return out
 
 
@@ -161,7 +143,7 @@ def test_gpkg_styles_are_byte_identical_across_writes(datas, gpkgs, tmp_path):
 @pytest.mark.parametrize("pid", PLAN_IDS)
 def test_same_colour_on_paper_in_qgis_and_in_the_table(pid, datas, gpkgs):
     data = datas[pid]
-    paper = _artist_colours(build_figure(data))
+    paper = artist_colours(build_figure(data))
     qgis: dict[str, set[str]] = {}
     for layer in ("places", "kind_places"):
         for k, v in _qml_classes(_qml(gpkgs[pid], layer)).items():
@@ -189,11 +171,11 @@ def test_same_colour_on_paper_in_qgis_and_in_the_table(pid, datas, gpkgs):
 
 def test_issue_examples_agree(datas):
     """The disagreements once seen: 001's batches, 000's 十纵十横 and its 100 m / 500 m zones."""
-    p001 = _artist_colours(build_figure(datas["001"]))
+    p001 = artist_colours(build_figure(datas["001"]))
     assert p001["batch:1"] == {S.BATCHES[1].colour} and p001["batch:2"] == {S.BATCHES[2].colour}
     assert p001["street:严管街"] == {S.STREETS["严管街"].colour}
     fig = build_figure(datas["000"])
-    p000 = _artist_colours(fig)
+    p000 = artist_colours(fig)
     assert p000["street:十纵十横"] == {S.STREETS["十纵十横"].colour}
     zs = S.zone_styles(datas["000"].plan.rules)
     assert p000[zs["r_demo_100"].key] == {zs["r_demo_100"].colour}
@@ -260,7 +242,7 @@ def _page_colours(data) -> dict[str, set[str]]:
 def test_same_colour_on_screen_on_paper_and_in_qgis(pid, datas, gpkgs):
     data = datas[pid]
     screen = _page_colours(data)
-    paper = _artist_colours(build_figure(data))
+    paper = artist_colours(build_figure(data))
     qgis: dict[str, set[str]] = {}
     for layer in ("places", "kind_places"):
         for k, v in _qml_classes(_qml(gpkgs[pid], layer)).items():
