@@ -29,8 +29,6 @@ import argparse
 import contextlib
 import json
 import os
-import platform
-import re
 import statistics
 import subprocess
 import sys
@@ -44,41 +42,22 @@ PLAN = "002"
 
 
 def machine_info() -> dict:
+    """The machine record of ``bench_query.py``, plus what the map pages depend on."""
     import folium
-    import numpy
-    import pandas
-    import shapely
 
-    cpu = ""
-    with contextlib.suppress(OSError):
-        m = re.search(r"^model name\s*:\s*(.+)$", Path("/proc/cpuinfo").read_text(), re.MULTILINE)
-        cpu = m.group(1).strip() if m else ""
-    mem_gb = None
-    with contextlib.suppress(OSError, AttributeError):
-        m = re.search(r"^MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text(), re.MULTILINE)
-        mem_gb = round(int(m.group(1)) / 2**20, 1)
+    if str(HERE) not in sys.path:
+        sys.path.insert(0, str(HERE))
+    from bench_query import machine_info as base_info
+
     chromium = ""
     with contextlib.suppress(Exception):
         chromium = subprocess.run(
             ["/usr/bin/chromium", "--version"], capture_output=True, text=True, timeout=30
         ).stdout.strip()
-    return {
-        "cpu_model": cpu,
-        "logical_cores": os.cpu_count(),
-        "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-        "memory_gb": mem_gb,
-        "platform": platform.platform(),
-        "loadavg_at_start": [round(v, 2) for v in os.getloadavg()],
-        "note": "shared machine: other jobs ran during the measurement (see the load averages)",
-        "versions": {
-            "python": platform.python_version(),
-            "numpy": numpy.__version__,
-            "pandas": pandas.__version__,
-            "shapely": shapely.__version__,
-            "folium": folium.__version__,
-            "chromium": chromium,
-        },
-    }
+    info = base_info()
+    info["note"] = "shared machine: other jobs ran during the measurement (see the load averages)"
+    info["versions"].update(folium=folium.__version__, chromium=chromium)
+    return info
 
 
 def make_gazetteer(n: int, path: Path) -> Path:
