@@ -101,3 +101,46 @@ def test_postgis_upsert_is_idempotent_and_tracked(pg, ctx):
         res = import_cases(store, [EXAMPLES / "cases.csv"], context=ctx, now="2023-04-21 12:00:00")
         assert (res.created, res.updated, res.unchanged) == (0, 0, 38)
         assert store.execute("SELECT COUNT(*) FROM case_events").fetchone()[0] == before
+
+
+def test_changed_cases_update_alike_on_gpkg_and_postgis(pg, ctx, tmp_path):
+    """A second file that moves one case and closes another: both stores end up the same."""
+    gpkg = str(tmp_path / "ledger.gpkg")
+    fill(gpkg, ctx)
+    with open_store(pg) as store:
+        empty = store.execute("SELECT COUNT(*) FROM cases").fetchone()[0] == 0
+    if empty:  # run on its own
+        fill(pg, ctx)
+    df = pd.read_csv(EXAMPLES / "cases.csv", dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    open_rows = df.index[df["状态"] != "已结案"]
+    closing, moving = open_rows[0], 0
+    df.loc[closing, ["状态", "结案时间"]] = ["已结案", "2023-04-21 10:00"]
+    df.loc[moving, ["经度", "纬度"]] = [df.loc[1, "经度"], df.loc[1, "纬度"]]  # onto case 2's spot
+    changed = tmp_path / "cases-changed.csv"
+    df.to_csv(changed, index=False, encoding="utf-8-sig")
+    cols = ["case_id", "status", "closed_at", "grid_code", "street", "units", "assigned_by", "lon", "lat"]
+    frames = []
+    for db in (gpkg, pg):
+        with open_store(db) as store:
+            res = import_cases(store, [changed], context=ctx, now="2023-04-21 12:00:00")
+            assert (res.created, res.updated) == (0, 2)
+            ex = export_frame(store, "2023-04-21").sort_values("case_id").reset_index(drop=True)
+            events = store.frame(
+                "SELECT case_id, kind FROM case_events WHERE kind = 'updated' ORDER BY case_id"
+            )
+            units = store.frame("SELECT case_id, unit FROM case_units ORDER BY case_id, unit")
+            frames.append((ex[cols], events, units))
+    (ea, eva, ua), (eb, evb, ub) = frames
+    pd.testing.assert_frame_equal(eva, evb, check_dtype=False)
+    assert sorted(eva["case_id"]) == sorted([df.loc[closing, "案件编号"], df.loc[moving, "案件编号"]])
+    pd.testing.assert_frame_equal(ua, ub, check_dtype=False)
+    for c in ("lon", "lat"):
+        assert (pd.to_numeric(ea[c]) - pd.to_numeric(eb[c])).abs().max() < 1e-9
+    rest = [c for c in cols if c not in ("lon", "lat")]
+    pd.testing.assert_frame_equal(ea[rest], eb[rest], check_dtype=False)
+    moved = ea[ea["case_id"] == df.loc[moving, "案件编号"]].iloc[0]
+    assert abs(float(moved["lon"]) - float(df.loc[1, "经度"])) < 1e-9
+    # The server's geometry moved with the coordinates.
+    with open_store(pg) as store:
+        x = store.execute("SELECT ST_X(geom) FROM cases WHERE case_id = ?", (moved["case_id"],)).fetchone()[0]
+    assert abs(x - float(df.loc[1, "经度"])) < 1e-9

@@ -19,7 +19,7 @@ import pandas as pd
 import shapely
 
 from ..errors import InputError, Problem
-from .store import Store
+from .store import Store, object_column, whole_floats_as_ints
 
 __all__ = [
     "CLOSED_STATUSES",
@@ -551,23 +551,39 @@ def upsert(store: Store, frame: pd.DataFrame, now: str) -> tuple[int, int, int]:
         set_cols = [c for c in cols if c != "case_id"] + ["updated_at"]
         lon = upd["lon"].to_numpy(dtype=float)
         geoms = np.where(np.isfinite(lon), shapely.points(lon, upd["lat"].to_numpy(dtype=float)), None)
-        vals = upd[set_cols].astype(object).where(upd[set_cols].notna(), None)
-        vals.insert(0, "__geom", store.geom_values(geoms))
-        vals["__id"] = upd["case_id"].to_numpy()
-        sql = (
-            f"UPDATE cases SET geom = {store.geom_param() if store.kind == 'postgis' else '?'}, "
-            + ", ".join(f"{c} = ?" for c in set_cols)
-            + " WHERE case_id = ?"
-        )
-        if store.kind == "postgis":
-            sql = sql.replace("?", "%s")
-            with store.con.cursor() as cur:
-                cur.executemany(sql, list(vals.itertuples(index=False, name=None)))
-        else:
-            store.con.executemany(sql, list(vals.itertuples(index=False, name=None)))
-        store.executemany("DELETE FROM case_units WHERE case_id = ?", [(v,) for v in upd["case_id"]])
+        _update_cases(store, upd, set_cols, geoms)
         _write_units(store, upd)
     return int(is_new.sum()), len(upd), int((~changed).sum())
+
+
+def _update_cases(store: Store, upd: pd.DataFrame, set_cols: list[str], geoms: np.ndarray) -> None:
+    """Overwrite changed cases and drop their unit rows (re-written by the caller)."""
+    if store.kind == "postgis":
+        vals = whole_floats_as_ints(upd[set_cols])
+        vals = vals.astype(object).where(vals.notna(), None)
+        # One COPY into a temporary table and one UPDATE … FROM, not a statement per case.
+        store.execute(
+            "CREATE TEMPORARY TABLE case_updates ON COMMIT DROP AS SELECT case_id, geom, "
+            + ", ".join(set_cols)
+            + " FROM cases WITH NO DATA"
+        )
+        vals.insert(0, "geom", object_column(store.copy_geoms(geoms), vals.index))
+        vals.insert(0, "case_id", upd["case_id"].to_numpy())
+        store.copy_rows("case_updates", list(vals.columns), vals)
+        store.execute(
+            "UPDATE cases SET geom = u.geom, "
+            + ", ".join(f"{c} = u.{c}" for c in set_cols)
+            + " FROM case_updates u WHERE cases.case_id = u.case_id"
+        )
+        store.execute("DELETE FROM case_units WHERE case_id IN (SELECT case_id FROM case_updates)")
+        store.execute("DROP TABLE case_updates")
+        return
+    vals = upd[set_cols].astype(object).where(upd[set_cols].notna(), None)
+    vals.insert(0, "__geom", object_column(store.geom_values(geoms), vals.index))
+    vals["__id"] = upd["case_id"].to_numpy()
+    sql = "UPDATE cases SET geom = ?, " + ", ".join(f"{c} = ?" for c in set_cols) + " WHERE case_id = ?"
+    store.con.executemany(sql, list(vals.itertuples(index=False, name=None)))
+    store.executemany("DELETE FROM case_units WHERE case_id = ?", [(v,) for v in upd["case_id"]])
 
 
 def _plain(v):

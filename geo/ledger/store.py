@@ -261,30 +261,72 @@ class Store:
 
     # -- tables -----------------------------------------------------------------------------
     def insert_frame(self, table: str, df: pd.DataFrame, geoms: Sequence[BaseGeometry | None] | None = None):
-        """Insert rows (columns of ``df`` named as the table's), optionally with geometries."""
+        """Insert rows (columns of ``df`` named as the table's), optionally with geometries.
+
+        PostGIS gets the rows through ``COPY … FROM STDIN`` (one round trip, not one statement
+        per row); the GeoPackage through SQLite's ``executemany``.
+        """
         if not len(df):
             return
         cols = list(df.columns)
+        if self.kind == "postgis":
+            df = whole_floats_as_ints(df)
         values = df.astype(object).where(df.notna(), None)
-        ph = ["?"] * len(cols)
         if geoms is not None:
             cols = ["geom", *cols]
-            ph = [self.geom_param() if self.kind == "postgis" else "?", *ph]
-            values.insert(0, "__geom", self.geom_values(geoms))
-        sql = f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join(ph)})"
+            blobs = self.copy_geoms(geoms) if self.kind == "postgis" else self.geom_values(geoms)
+            values.insert(0, "__geom", object_column(blobs, values.index))
         if self.kind == "postgis":
-            sql = sql.replace("?", "%s")
-        rows = list(values.itertuples(index=False, name=None))
-        if self.kind == "postgis":
-            with self.con.cursor() as cur:
-                cur.executemany(sql, rows)
-        else:
-            self.con.executemany(sql, rows)
+            self.copy_rows(table, cols, values)
+            return
+        sql = f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join(['?'] * len(cols))})"
+        self.con.executemany(sql, list(values.itertuples(index=False, name=None)))
+
+    def copy_rows(self, table: str, cols: Sequence[str], values: pd.DataFrame) -> None:
+        """PostGIS only: stream rows into ``table`` with ``COPY``; geometries as from :meth:`copy_geoms`."""
+        with self.con.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(cols)}) FROM STDIN") as copy:
+            for row in values.itertuples(index=False, name=None):
+                copy.write_row(row)
+
+    @staticmethod
+    def copy_geoms(geoms: Sequence[BaseGeometry | None] | np.ndarray, srid: int = 4326) -> list[str | None]:
+        """Hex EWKB with the SRID, the text form a PostGIS geometry column takes in ``COPY``."""
+        arr = np.asarray(geoms, dtype=object)
+        out: list[str | None] = [None] * len(arr)
+        ok = ~shapely.is_missing(arr) if len(arr) else np.zeros(0, bool)
+        if ok.any():
+            hexes = shapely.to_wkb(shapely.set_srid(arr[ok], srid), hex=True, include_srid=True)
+            for i, w in zip(np.flatnonzero(ok).tolist(), hexes.tolist(), strict=True):
+                out[i] = w
+        return out
 
     def version(self) -> int:
         """The schema version of the open ledger."""
         row = self.execute("SELECT value FROM ledger_meta WHERE key = 'schema_version'").fetchone()
         return int(row[0]) if row else 0
+
+
+def object_column(items: Sequence[Any], index: pd.Index) -> pd.Series:
+    """A column that keeps ``None`` as ``None`` (a plain list inserted into a frame turns it into NaN)."""
+    return pd.Series(np.asarray(items, dtype=object), index=index, dtype=object)
+
+
+def whole_floats_as_ints(df: pd.DataFrame) -> pd.DataFrame:
+    """Float columns holding only whole numbers (integers with gaps) as integers.
+
+    ``COPY`` parses text: an INTEGER column refuses "19460.0", where a bound parameter was cast.
+    """
+    out = df
+    for c in df.columns:
+        v = df[c]
+        if v.dtype.kind == "f":
+            a = v.to_numpy()
+            ok = np.isfinite(a)
+            if ok.any() and np.array_equal(a[ok], np.trunc(a[ok])) and np.abs(a[ok]).max() < 2**53:
+                if out is df:
+                    out = df.copy()
+                out[c] = v.astype("Int64")
+    return out
 
 
 # --------------------------------------------------------------------------------------------
