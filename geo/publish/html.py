@@ -478,7 +478,8 @@ def _render(md: MapData, tiles: list[dict[str, Any]], initial: str, schematic: b
     )
     css = read_template("map.css").replace("__FONT__", FONT)
     head = (
-        f"<style>{css}</style>\n<script>{read_template('map.js')}</script>\n"
+        f"<style>{css}</style>\n<script>{read_template('raster.js')}</script>\n"
+        f"<script>{read_template('map.js')}</script>\n"
         # The data as JSON text, parsed with JSON.parse: much faster to load than a literal.
         f'<script type="application/json" id="cgt-data">{config_js}</script>\n'
         "<script>CGT.configure(JSON.parse(document.getElementById('cgt-data').textContent));</script>\n"

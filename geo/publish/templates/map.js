@@ -609,70 +609,73 @@ var CGT = (function () {
         if (list) { list.push(i); } else { grid.set(key, [i]); }
       }
       this._cols = cols;
-      // Each circle is stamped from a small pre-drawn image (one per style and radius): far
-      // faster to raster than 100,000 arcs. Fills go on a scratch canvas at full strength and
-      // onto the map at the style's opacity, so overlapping zones read as one area (as one
-      // path would); outlines follow. Large circles (zoomed in, few in view) are drawn.
-      var scratch = this._scratch || (this._scratch = document.createElement('canvas')), OUTLINE_MAX = 3000;
+      // Fills and markers are rasterised in script (raster.js): one coverage mask for the
+      // union of the zones' fills, put on the map at the style's opacity, so overlapping zones
+      // read as one area (as one path would); markers composited from the top down, so that
+      // the many hidden under others cost nothing. Outlines of a few circles are stamped.
+      var self = this, RS = window.CGTRaster, W = cv.width, H = cv.height, OUTLINE_MAX = 3000;
+      var scratch = this._scratch || (this._scratch = document.createElement('canvas'));
+      function blit(img, alpha) {
+        scratch.width = W;
+        scratch.height = H;
+        scratch.getContext('2d').putImageData(img, 0, 0);
+        ctx.save();
+        ctx.setTransform(1, 0, 0, 1, 0, 0);
+        ctx.globalAlpha = alpha;
+        ctx.drawImage(scratch, 0, 0);
+        ctx.restore();
+      }
       Object.keys(byStyle).forEach(function (si) {
         var st = D.styles[si], a = byStyle[si], dash = st.dashArray ? st.dashArray.split(' ').map(Number) : [];
-        function stamp(target, part, alpha) {
+        // A circle of radius r (CSS pixels) pre-drawn on a small canvas.
+        function sprite(r, part, alpha) {
+          var half = Math.ceil(r + (st.weight || 0) + 1);
+          var sp = {c: document.createElement('canvas'), h: half};
+          sp.c.width = sp.c.height = 2 * half * dpr;
+          var sc = sp.c.getContext('2d');
+          sc.scale(dpr, dpr);
+          sc.beginPath();
+          sc.arc(half, half, r, 0, 2 * Math.PI);
+          sc.globalAlpha = alpha;
+          if (part !== 'stroke') { sc.fillStyle = st.fillColor || st.color; sc.fill(); }
+          if (part === 'both') { sc.globalAlpha = st.opacity === undefined ? 1 : st.opacity; }
+          if (part !== 'fill' && st.weight) {
+            sc.setLineDash(dash); sc.strokeStyle = st.color; sc.lineWidth = st.weight; sc.stroke();
+          }
+          return sp;
+        }
+        function outline(alpha) {
           var sprites = {};
           for (var k = 0; k < a.length; k += 3) {
             var r = Math.max(a[k + 2], 0.5);
             if (r > 40) {
-              target.beginPath();
-              target.arc(a[k], a[k + 1], r, 0, 2 * Math.PI);
-              target.globalAlpha = alpha;
-              if (part === 'fill') { target.fillStyle = st.fillColor || st.color; target.fill(); }
-              else { target.setLineDash(dash); target.strokeStyle = st.color; target.lineWidth = st.weight; target.stroke(); }
-              target.globalAlpha = 1;
+              ctx.beginPath();
+              ctx.arc(a[k], a[k + 1], r, 0, 2 * Math.PI);
+              ctx.globalAlpha = alpha;
+              ctx.setLineDash(dash); ctx.strokeStyle = st.color; ctx.lineWidth = st.weight; ctx.stroke();
+              ctx.globalAlpha = 1;
               continue;
             }
-            var rk = Math.round(r * 2) / 2, sp = sprites[rk];
-            if (!sp) {
-              var half = Math.ceil(rk + (st.weight || 0) + 1);
-              sp = sprites[rk] = {c: document.createElement('canvas'), h: half};
-              sp.c.width = sp.c.height = 2 * half * dpr;
-              var sc = sp.c.getContext('2d');
-              sc.scale(dpr, dpr);
-              sc.beginPath();
-              sc.arc(half, half, rk, 0, 2 * Math.PI);
-              sc.globalAlpha = alpha;
-              if (part !== 'stroke') { sc.fillStyle = st.fillColor || st.color; sc.fill(); }
-              if (part === 'both') { sc.globalAlpha = st.opacity === undefined ? 1 : st.opacity; }
-              if (part !== 'fill' && st.weight) {
-                sc.setLineDash(dash); sc.strokeStyle = st.color; sc.lineWidth = st.weight; sc.stroke();
-              }
-            }
-            target.drawImage(sp.c, a[k] - sp.h, a[k + 1] - sp.h, 2 * sp.h, 2 * sp.h);
+            var rk = Math.round(r * 2) / 2, sp = sprites[rk] || (sprites[rk] = sprite(rk, 'stroke', alpha));
+            ctx.drawImage(sp.c, a[k] - sp.h, a[k + 1] - sp.h, 2 * sp.h, 2 * sp.h);
           }
         }
         var fillA = st.fillOpacity === undefined ? 0.2 : st.fillOpacity;
         if (!circles && st.fill !== false && a.length && a[2] <= 40) {
-          // Markers (same radius): fill and outline in one stamp each.
-          stamp(ctx, 'both', fillA);
+          // Markers (same radius): fill and outline in one sprite.
+          var buf = self._buf && self._buf.length === W * H * 4 ? self._buf.fill(0) : new Float32Array(W * H * 4);
+          self._buf = buf;
+          RS.stampUnder(RS.sprite(sprite(a[2], 'both', fillA).c), a, dpr, W, H, buf);
+          blit(RS.toImage(ctx, W, H, buf), 1);
           return;
         }
-        if (st.fill !== false && fillA > 0) {
-          if (fillA >= 0.9) {
-            stamp(ctx, 'fill', fillA);
-          } else {
-            scratch.width = cv.width;
-            scratch.height = cv.height;
-            var sctx = scratch.getContext('2d');
-            sctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-            stamp(sctx, 'fill', 1);
-            ctx.save();
-            ctx.setTransform(1, 0, 0, 1, 0, 0);
-            ctx.globalAlpha = fillA;
-            ctx.drawImage(scratch, 0, 0);
-            ctx.restore();
-          }
+        if (st.fill !== false && fillA > 0 && a.length) {
+          self._mask = RS.discMask(a, dpr, W, H, self._mask);
+          blit(RS.toImage(ctx, W, H, self._mask, RS.rgb(ctx, st.fillColor || st.color)), fillA);
         }
         // Outlines of thousands of overlapping zones are noise: drawn once few are in view.
         if (st.weight && (!circles || a.length / 3 <= OUTLINE_MAX)) {
-          stamp(ctx, 'stroke', st.opacity === undefined ? 1 : st.opacity);
+          outline(st.opacity === undefined ? 1 : st.opacity);
         }
       });
       ctx.globalAlpha = 1;
