@@ -174,8 +174,27 @@ class _MiniMapResources(JSCSSMixin, MacroElement):
 # Layers as compact JSON
 
 
+#: A column of at least this many integers is written as runs when that is shorter.
+RUNS_MIN = 1000
+
+
 def _ints(v: Any) -> Any:
-    return v if isinstance(v, int) else v.tolist()
+    """An integer column as JSON: a number (all equal), a list, or runs (large columns).
+
+    Columns of indices into the text table mostly count up by one (each feature's own name,
+    id, source line), so a large one is written as ``{"runs": [first, length, ...]}``: the
+    values ``first, first + 1, …`` for ``length`` features, run after run (``CGT.configure``
+    expands them). Smaller pages keep plain lists.
+    """
+    if isinstance(v, int | np.integer):
+        return int(v)
+    a = np.asarray(v, dtype=np.int64)
+    if len(a) >= RUNS_MIN:
+        starts = np.flatnonzero(np.r_[True, np.diff(a) != 1])
+        if 2 * len(starts) < len(a):
+            lengths = np.diff(np.r_[starts, len(a)])
+            return {"runs": np.column_stack([a[starts], lengths]).ravel().tolist()}
+    return a.tolist()
 
 
 def _layer_json(lay: Layer, tables, raw: list[str]) -> dict[str, Any]:
@@ -184,7 +203,7 @@ def _layer_json(lay: Layer, tables, raw: list[str]) -> dict[str, Any]:
         "g": lay.group,
         "c": lay.cls,
         "kp": lay.key_prefix,
-        "id": lay.ids.tolist(),
+        "id": _ints(lay.ids),
         "st": _ints(lay.style),
         "f": {k: _ints(v) for k, v in lay.cols.items()},
         "pop": lay.popup,

@@ -10,8 +10,24 @@ var CGT = (function () {
   var C = {entries: [], byKey: {}, phase: '', ready: false, map: null, hlKey: null, labelCount: 0};
   var D = null;
 
+  // A column written as runs (see html.py, _ints): first, length, first, length, ...
+  function unrun(v) {
+    if (v === null || typeof v !== 'object' || !v.runs) { return v; }
+    var r = v.runs, n = 0, k, j, p = 0;
+    for (k = 1; k < r.length; k += 2) { n += r[k]; }
+    var out = new Int32Array(n);
+    for (k = 0; k < r.length; k += 2) {
+      for (j = 0; j < r[k + 1]; j++) { out[p++] = r[k] + j; }
+    }
+    return out;
+  }
+
   C.configure = function (data) {
     D = C.data = data;
+    data.layers.forEach(function (Ld) {
+      ['id', 'st', 'ph', 'nm'].forEach(function (k) { Ld[k] = unrun(Ld[k]); });
+      Object.keys(Ld.f).forEach(function (k) { Ld.f[k] = unrun(Ld.f[k]); });
+    });
     C.phaseByKey = {};
     data.phases.forEach(function (p) { C.phaseByKey[p.k] = p; });
   };

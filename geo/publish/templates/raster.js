@@ -70,16 +70,34 @@ var CGTRaster = (function () {
   // The sprite at every position in ``a`` (its centre, scaled by ``k``), later ones on top,
   // into ``buf`` (premultiplied RGBA, w × h). Positions are rounded to whole pixels.
   R.stampUnder = function (sp, a, k, w, h, buf) {
-    var half = sp.w / 2, px = sp.px, at = sp.at, n = sp.n;
+    var half = sp.w / 2, px = sp.px, at = sp.at, n = sp.n, s, di, da, f, si;
+    var off = new Int32Array(n);  // each sprite pixel's offset in the buffer from the corner
+    for (s = 0; s < n; s++) { off[s] = (at[2 * s + 1] * w + at[2 * s]) * 4; }
     for (var j = a.length - 3; j >= 0; j -= 3) {
       var x0 = Math.round(a[j] * k - half), y0 = Math.round(a[j + 1] * k - half);
-      var inside = x0 >= 0 && y0 >= 0 && x0 + sp.w <= w && y0 + sp.h <= h;
-      for (var s = 0; s < n; s++) {
+      if (x0 >= 0 && y0 >= 0 && x0 + sp.w <= w && y0 + sp.h <= h) {
+        var base = (y0 * w + x0) * 4;
+        for (s = 0; s < n; s++) {
+          di = base + off[s];
+          da = buf[di + 3];
+          if (da > 254.5) { continue; }
+          f = (255 - da) / 255;
+          si = s * 4;
+          buf[di] += px[si] * f;
+          buf[di + 1] += px[si + 1] * f;
+          buf[di + 2] += px[si + 2] * f;
+          buf[di + 3] = da + px[si + 3] * f;
+        }
+        continue;
+      }
+      for (s = 0; s < n; s++) {  // at the edge of the view: clip pixel by pixel
         var x = x0 + at[2 * s], y = y0 + at[2 * s + 1];
-        if (!inside && (x < 0 || y < 0 || x >= w || y >= h)) { continue; }
-        var di = (y * w + x) * 4, da = buf[di + 3];
+        if (x < 0 || y < 0 || x >= w || y >= h) { continue; }
+        di = (y * w + x) * 4;
+        da = buf[di + 3];
         if (da > 254.5) { continue; }
-        var f = (255 - da) / 255, si = s * 4;
+        f = (255 - da) / 255;
+        si = s * 4;
         buf[di] += px[si] * f;
         buf[di + 1] += px[si + 1] * f;
         buf[di + 2] += px[si + 2] * f;
