@@ -722,12 +722,15 @@ var CGT = (function () {
   C.bulks = [];
 
   // The bulk feature under the mouse, points before circles.
+  // (the zones' canvas is drawn under the points' one but comes later in C.bulks)
   function bulkAt(p) {
-    for (var k = C.bulks.length - 1; k >= 0; k--) {
-      var b = C.bulks[k];
-      if (!C.map.hasLayer(b)) { continue; }
-      var i = b.hit(p);
-      if (i >= 0) { return b.entries[i]; }
+    for (var pass = 0; pass < 2; pass++) {
+      for (var k = C.bulks.length - 1; k >= 0; k--) {
+        var b = C.bulks[k];
+        if ((b.Ld.c === 'points') !== (pass === 0) || !C.map.hasLayer(b)) { continue; }
+        var i = b.hit(p);
+        if (i >= 0) { return b.entries[i]; }
+      }
     }
     return null;
   }
