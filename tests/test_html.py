@@ -519,6 +519,8 @@ def test_many_schools_with_zones_on_canvas(browser, screens, tmp_path):
     cfg = config_of(html)
     big = [lay for lay in cfg["layers"] if lay["c"] in ("points", "circles") and isinstance(lay["id"], dict)]
     assert {lay["c"] for lay in big} == {"points", "circles"}
+    # The zones around the schools take the schools' coordinates instead of repeating them.
+    assert [lay["c"] for lay in big if "xy" in lay] == ["circles"]
     path = tmp_path / "schools.html"
     path.write_text(html, encoding="utf-8")
     open_map(browser, path)

@@ -230,6 +230,21 @@ def _layer_json(lay: Layer, tables, raw: list[str]) -> dict[str, Any]:
     return out
 
 
+def _share_coordinates(layers: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Zones around points, in the same order as the points, name the points' layer (``xy``)
+    instead of repeating every coordinate (``CGT.configure`` takes them from there)."""
+    points = [(i, lay) for i, lay in enumerate(layers) if lay["c"] == "points" and len(lay["x"]) >= RUNS_MIN]
+    for lay in layers:
+        if lay["c"] != "circles" or len(lay["x"]) < RUNS_MIN:
+            continue
+        for i, pts in points:
+            if pts["x"] == lay["x"] and pts["y"] == lay["y"]:
+                del lay["x"], lay["y"]
+                lay["xy"] = i
+                break
+    return layers
+
+
 # --------------------------------------------------------------------------------------------
 # Public API
 
@@ -473,7 +488,7 @@ def _render(md: MapData, tiles: list[dict[str, Any]], initial: str, schematic: b
         "font": FONT,
     }
     raw: list[str] = []
-    layers = [_layer_json(lay, md.tables, raw) for lay in md.layers]
+    layers = _share_coordinates([_layer_json(lay, md.tables, raw) for lay in md.layers])
     config = {
         **md.tables.to_json(),
         "groups": [

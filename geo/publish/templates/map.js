@@ -7,7 +7,7 @@
  */
 var CGT = (function () {
   'use strict';
-  var C = {entries: [], byKey: {}, phase: '', ready: false, map: null, hlKey: null, labelCount: 0};
+  var C = {entries: [], byKey: {}, bulks: [], phase: '', ready: false, map: null, hlKey: null, labelCount: 0};
   var D = null;
 
   // A column written as runs (see html.py, _ints): first, length, first, length, ...
@@ -26,6 +26,8 @@ var CGT = (function () {
     D = C.data = data;
     data.layers.forEach(function (Ld) {
       ['id', 'st', 'ph', 'nm'].forEach(function (k) { Ld[k] = unrun(Ld[k]); });
+      // Zones around points share the points' coordinates (see html.py, _share_coordinates).
+      if (Ld.xy !== undefined) { Ld.x = data.layers[Ld.xy].x; Ld.y = data.layers[Ld.xy].y; }
       Object.keys(Ld.f).forEach(function (k) { Ld.f[k] = unrun(Ld.f[k]); });
     });
     C.phaseByKey = {};
@@ -179,11 +181,6 @@ var CGT = (function () {
     var shown = 0;
     C.entries.forEach(function (e) {
       var on = C.inForce(e, sel);
-      if (e.bulk) {
-        e.bulk.on[e.i] = on ? 1 : 0;
-        if (on) { shown++; }
-        return;
-      }
       var has = e.parent.hasLayer(e.layer);
       if (on && !has) { e.parent.addLayer(e.layer); }
       if (!on && has) {
@@ -193,6 +190,7 @@ var CGT = (function () {
       }
       if (on) { shown++; }
     });
+    C.bulks.forEach(function (b) { shown += b.setPhase(sel); });
     C.updateProxies();
     C.bulks.forEach(function (b) { b.redraw(); });
     var buttons = document.querySelectorAll('#cgt-panel [data-phase]');
@@ -205,7 +203,7 @@ var CGT = (function () {
     if (status) {
       var what = sel ? '当前：' + sel.name + '（' + sel.dates + '）'
                      : '当前：全部阶段';
-      status.textContent = what + '，显示 ' + shown + ' / ' + C.entries.length + ' 个要素';
+      status.textContent = what + '，显示 ' + shown + ' / ' + C.total() + ' 个要素';
     }
     C.shown = shown;
     if (C.ready) { C.updateLabels(); }
@@ -226,12 +224,21 @@ var CGT = (function () {
     });
   };
 
+  // Features on the page: Leaflet ones (C.entries) and those drawn on canvases (C.bulks).
+  C.total = function () {
+    return C.bulks.reduce(function (n, b) { return n + b.n; }, C.entries.length);
+  };
+
   C.counts = function () {
     var visible = 0;
     C.entries.forEach(function (e) {
       if (shown(e) && C.map.hasLayer(e.group)) { visible++; }
     });
-    return {total: C.entries.length, visible: visible};
+    C.bulks.forEach(function (b) {
+      if (!C.map.hasLayer(b.group)) { return; }
+      for (var i = 0; i < b.n; i++) { visible += b.on[i]; }
+    });
+    return {total: C.total(), visible: visible};
   };
 
   // ---- highlight, focus ---------------------------------------------------------------------
@@ -468,7 +475,7 @@ var CGT = (function () {
         var list = L.DomUtil.create('ul', '', div);
         L.DomEvent.disableClickPropagation(div);
         L.DomEvent.disableScrollPropagation(div);
-        var index = C.search;
+        var index = null;  // built on the first query (C.searchIndex)
         var shown = [];
         function fold(open) {
           div.classList.toggle('cgt-search-open', open);
@@ -489,6 +496,7 @@ var CGT = (function () {
           list.textContent = '';
           shown = [];
           if (!q) { return; }
+          index = index || C.searchIndex();
           var found = [];
           for (var i = 0; i < index.length; i++) {
             var pos = index[i][0].toLowerCase().indexOf(q);
@@ -576,6 +584,30 @@ var CGT = (function () {
         this.my[i] = mercY(Ld.y[i]);
         this.rm[i] = Ld.r ? Ld.r / (2 * Math.PI * R_EARTH * Math.cos(Ld.y[i] * Math.PI / 180)) : 0;
       }
+    },
+    // Feature i as an entry of C.byKey (made once, on demand).
+    entry: function (i) {
+      var m = this._entries || (this._entries = new Map()), e = m.get(i);
+      if (!e) {
+        e = {layer: null, bulk: this, parent: this.parent, group: this.group, li: this.li, i: i,
+             key: this.Ld.kp + D.texts[this.Ld.id[i]]};
+        m.set(i, e);
+      }
+      return e;
+    },
+    // Which features are in force in a phase (sel: a phase or null); returns how many.
+    setPhase: function (sel) {
+      var probe = {li: this.li, i: 0}, on = this.on, n = this.n, count = 0;
+      if (typeof this.Ld.ph === 'number') {  // one phase set for the whole layer
+        on.fill(C.inForce(probe, sel) ? 1 : 0);
+        return on[0] ? n : 0;
+      }
+      for (var i = 0; i < n; i++) {
+        probe.i = i;
+        on[i] = C.inForce(probe, sel) ? 1 : 0;
+        count += on[i];
+      }
+      return count;
     },
     onAdd: function (map) {
       this._canvas = window.L.DomUtil.create('canvas', 'cgt-bulk leaflet-zoom-hide');
@@ -729,11 +761,47 @@ var CGT = (function () {
         var b = C.bulks[k];
         if ((b.Ld.c === 'points') !== (pass === 0) || !C.map.hasLayer(b)) { continue; }
         var i = b.hit(p);
-        if (i >= 0) { return b.entries[i]; }
+        if (i >= 0) { return b.entry(i); }
       }
     }
     return null;
   }
+
+  // A canvas feature by its key (key prefix + id): each layer's ids are indexed on first use.
+  function bulkByKey(key) {
+    if (typeof key !== 'string') { return undefined; }
+    for (var k = 0; k < C.bulks.length; k++) {
+      var b = C.bulks[k], Ld = b.Ld;
+      if (key.lastIndexOf(Ld.kp, 0) !== 0) { continue; }
+      if (!b._ids) {
+        b._ids = new Map();
+        for (var j = 0; j < b.n; j++) { b._ids.set(D.texts[Ld.id[j]], j); }
+      }
+      var i = b._ids.get(key.slice(Ld.kp.length));
+      if (i !== undefined) { return b.entry(i); }
+    }
+    return undefined;
+  }
+
+  // The search index: [name, kind, key] of every searchable feature, by name then key. Canvas
+  // layers can hold 100,000 names, so it is made when the first query is typed.
+  var searchList = null;
+  C.searchIndex = function () {
+    if (searchList) { return searchList; }
+    var list = C._search.slice();
+    C.bulks.forEach(function (b) {
+      var Ld = b.Ld, kl = txt(Ld.kl);
+      if (!Ld.se) { return; }
+      for (var j = 0; j < b.n; j++) {
+        var nm = at(Ld.nm, j);
+        if (nm >= 0) { list.push([D.texts[nm], kl, Ld.kp + D.texts[Ld.id[j]]]); }
+      }
+    });
+    list.sort(function (a, b) { return a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : (a[2] < b[2] ? -1 : 1); });
+    searchList = list;
+    return list;
+  };
+  Object.defineProperty(C, 'search', {get: C.searchIndex, enumerable: true});
 
   // ---- building the layers ----------------------------------------------------------------
 
@@ -743,7 +811,11 @@ var CGT = (function () {
     C.svg = L.svg({pane: 'cgt-halo'});
     C.groups = D.groups.map(function () { return L.featureGroup(); });
     C.parents = [];
-    C.search = [];
+    C.byKey = new Proxy({}, {get: function (own, key) {
+      return Object.prototype.hasOwnProperty.call(own, key) ? own[key] : bulkByKey(key);
+    }});
+    C._search = [];
+    searchList = null;
     C.labelCands = [];
     C.proxied = [];
     var crs = map.options.crs;
@@ -759,17 +831,10 @@ var CGT = (function () {
           map.createPane(bulkPane).style.zIndex = Ld.c === 'circles' ? 402 : 445;
           map.getPane(bulkPane).style.pointerEvents = 'none';
         }
+        // Its features get an entry (like C.entries') only when asked for: C.byKey, a click.
         var bulkLayer = new Bulk(Ld, li, bulkPane);
-        bulkLayer.entries = new Array(n);
-        for (var j = 0; j < n; j++) {
-          var bkey = Ld.kp + D.texts[Ld.id[j]];
-          var be = {layer: null, bulk: bulkLayer, parent: parent, group: fg, li: li, i: j, key: bkey};
-          bulkLayer.entries[j] = be;
-          C.entries.push(be);
-          C.byKey[bkey] = be;
-          var bnm = at(Ld.nm, j);
-          if (Ld.se && bnm >= 0) { C.search.push([D.texts[bnm], txt(Ld.kl), bkey]); }
-        }
+        bulkLayer.parent = parent;
+        bulkLayer.group = fg;
         parent.addLayer(bulkLayer);
         C.bulks.push(bulkLayer);
         parent.addTo(fg);
@@ -804,7 +869,7 @@ var CGT = (function () {
         C.byKey[key] = e;
         if (!g.i) { continue; }
         var nm = at(Ld.nm, i);
-        if (Ld.se && nm >= 0) { C.search.push([txt(nm), txt(Ld.kl), key]); }
+        if (Ld.se && nm >= 0) { C._search.push([txt(nm), txt(Ld.kl), key]); }
         if (Ld.lb && nm >= 0) {
           e.label = txt(nm);
           e.line = Ld.c === 'lines';
@@ -826,7 +891,6 @@ var CGT = (function () {
       parent.addTo(fg);
       C.parents.push(parent);
     });
-    C.search.sort(function (a, b) { return a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : (a[2] < b[2] ? -1 : 1); });
     // Plan places first, then streets before points, then longer names last.
     C.labelCands.sort(function (a, b) { return b.prio - a.prio || a.label.length - b.label.length; });
     var overlays = {};
