@@ -190,6 +190,28 @@ def test_write_map_and_cli(built, tmp_path, geo_cli, monkeypatch):
     assert not bad.exists()
 
 
+def test_source_references_in_words():
+    """The popup's 来源编号 for a whole column: gazetteer lines, OSM ids, lists, text as is."""
+    import pandas as pd
+
+    from geo.publish.map_data import _ref_texts
+
+    refs = pd.Series(
+        ["schools.csv:7", " a.csv:12 ", "osm:way/12", "node/-5", "relation/3;a.csv:2", "", "note", "f.csv:x"],
+        dtype=object,
+    )
+    assert _ref_texts(refs).tolist() == [
+        "schools.csv 第 7 行",
+        "a.csv 第 12 行",
+        "路径 12",
+        "节点 -5",
+        "关系 3；a.csv 第 2 行",
+        "",
+        "note",
+        "f.csv:x",
+    ]
+
+
 # --------------------------------------------------------------------------------------------
 # In a real headless Chromium, offline
 

@@ -20,6 +20,14 @@ How the page is made
     Leaflet layers and, on demand, each popup with ``textContent``. Its CSS and HTML shells
     live in ``templates/`` too; folium provides the map object and the vendored plugins.
 
+Large pages
+    Above :data:`CANVAS_POINTS` points the points and the zones around them are drawn on
+    canvases, rasterised in script (``templates/raster.js``); their features get a Leaflet-free
+    entry only when clicked or looked up, and the search index is made on the first query.
+    Integer columns of :data:`RUNS_MIN` features or more are written as runs, and zones around
+    points take the points' coordinates, so a page of 100,000 schools and their zones is about
+    11 MB.
+
 Offline
     Every script and stylesheet is inlined from ``geo/publish/vendor`` (see
     :mod:`geo.publish.assets`); with ``basemap="none"`` the page loads nothing from the network,

@@ -3,7 +3,9 @@
  * CGT.configure(data) receives the page's data (see geo/publish/map_data.py): one table of
  * texts, and per layer columns of indices into it plus the geometry. CGT.init(map) builds the
  * Leaflet layers. Popups and tooltips are built when first needed, always with textContent:
- * names and notes are user data and never become HTML.
+ * names and notes are user data and never become HTML. Layers of many points or zones are
+ * drawn on canvases (Bulk, with raster.js); their features are not Leaflet objects, and get
+ * an entry (C.byKey) only when looked up.
  */
 var CGT = (function () {
   'use strict';
