@@ -5,7 +5,9 @@ polygon, fixed seed): every school gets the plan's 200 m zone, so the map holds 
 zones. For N in 10k and 100k the same schools are drawn three ways:
 
 ``geo``
-    :func:`geo.publish.html.render_map` (points and zones on a canvas, popups built on click).
+    :func:`geo.publish.html.render_map` (points and zones on canvases, rasterised in script;
+    popups built on click). ``drawn.timing_ms`` holds the page's own split of ``CGT.init``
+    (cumulative milliseconds: layers made, furniture, opening view, canvases drawn, labels).
 ``folium_geojson``
     a plain ``folium.GeoJson`` of the points with a name tooltip (what a user would write first).
 ``folium_fastmarkercluster``
@@ -196,9 +198,12 @@ def open_time(driver, path: Path) -> float:
 def drawn(driver, kind: str) -> dict:
     """What a page drew (so that a fast open is not an empty one)."""
     if kind == "geo":
-        return driver.execute_script(
-            "return {errors: window.__errors, ready: CGT.ready, features: CGT.counts().total};"
+        out = driver.execute_script(
+            "return {errors: window.__errors, ready: CGT.ready, features: CGT.counts().total,"
+            " timing_ms: CGT.timing};"
         )
+        out["timing_ms"] = {k: round(v) for k, v in (out.get("timing_ms") or {}).items()}
+        return out
     return driver.execute_script(
         "return {errors: window.__errors, leaflet: !!window.L,"
         " paths: document.querySelectorAll('.leaflet-overlay-pane path,"

@@ -190,6 +190,28 @@ def test_write_map_and_cli(built, tmp_path, geo_cli, monkeypatch):
     assert not bad.exists()
 
 
+def test_source_references_in_words():
+    """The popup's 来源编号 for a whole column: gazetteer lines, OSM ids, lists, text as is."""
+    import pandas as pd
+
+    from geo.publish.map_data import _ref_texts
+
+    refs = pd.Series(
+        ["schools.csv:7", " a.csv:12 ", "osm:way/12", "node/-5", "relation/3;a.csv:2", "", "note", "f.csv:x"],
+        dtype=object,
+    )
+    assert _ref_texts(refs).tolist() == [
+        "schools.csv 第 7 行",
+        "a.csv 第 12 行",
+        "路径 12",
+        "节点 -5",
+        "关系 3；a.csv 第 2 行",
+        "",
+        "note",
+        "f.csv:x",
+    ]
+
+
 # --------------------------------------------------------------------------------------------
 # In a real headless Chromium, offline
 
@@ -493,6 +515,69 @@ def test_many_points_use_canvas(browser, built, screens, tmp_path):
     )
     assert title == "测试学校42"
     browser.save_screenshot(str(screens / "many_points.png"))
+    check_clean(browser)
+
+
+def test_many_schools_with_zones_on_canvas(browser, screens, tmp_path):
+    """2,100 gazetteer schools, each with its 200 m zone: both drawn on canvases, the page's
+    columns written as runs, a click on a school gives the school (not the zone under it)."""
+    import numpy as np
+    import shapely
+
+    from geo.regions import get_region
+
+    poly = get_region("许昌").boundary
+    b = poly.bounds
+    xy = np.random.default_rng(11).uniform((b[0], b[1]), (b[2], b[3]), size=(6000, 2))
+    xy = xy[shapely.contains_xy(poly, xy[:, 0], xy[:, 1])][:2100]
+    gaz = tmp_path / "schools.csv"
+    gaz.write_text(
+        "name,kind,lon,lat,crs\n"
+        + "".join(f"校{i}号,school,{x:.6f},{y:.6f},wgs84\n" for i, (x, y) in enumerate(xy)),
+        encoding="utf-8",
+    )
+    d = build_plan(get_plan("002"), gazetteers=[gaz])
+    html = render_map(d)
+    cfg = config_of(html)
+    big = [lay for lay in cfg["layers"] if lay["c"] in ("points", "circles") and isinstance(lay["id"], dict)]
+    assert {lay["c"] for lay in big} == {"points", "circles"}
+    # The zones around the schools take the schools' coordinates instead of repeating them.
+    assert [lay["c"] for lay in big if "xy" in lay] == ["circles"]
+    path = tmp_path / "schools.html"
+    path.write_text(html, encoding="utf-8")
+    open_map(browser, path)
+    assert browser.execute_script("return CGT.counts().total") == expected_features(d)
+    assert browser.execute_script("return CGT.bulks.length") == 2
+    # Every school is found by name, and the key of what is found is that school's.
+    found = browser.execute_script("return CGT.search.filter(function (s) { return s[0] === '校1234号'; })")
+    assert len(found) == 1
+    key = found[0][2]
+    x, y = browser.execute_script(
+        "var e = CGT.byKey[arguments[0]]; CGT.map.setView(CGT.latLng(e), 17, {animate: false});"
+        " var p = CGT.map.latLngToContainerPoint(CGT.latLng(e)),"
+        " r = CGT.map.getContainer().getBoundingClientRect(); return [r.left + p.x, r.top + p.y];",
+        key,
+    )
+    time.sleep(0.3)
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    actions = ActionChains(browser)
+    actions.w3c_actions.pointer_action.move_to_location(int(x), int(y))
+    actions.w3c_actions.pointer_action.click()
+    actions.perform()
+    time.sleep(0.3)
+    title = browser.execute_script(
+        "var t = document.querySelector('.cgt-pop-title'); return t && t.textContent"
+    )
+    assert title == "校1234号"
+    # Zones are drawn: the zones' canvas has coloured pixels around the school.
+    painted = browser.execute_script(
+        "var b = CGT.bulks.filter(function (b) { return b.Ld.c === 'circles'; })[0], c = b._canvas;"
+        " var d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data, n = 0;"
+        " for (var i = 3; i < d.length; i += 4) { if (d[i]) { n++; } } return n / (d.length / 4);"
+    )
+    assert painted > 0.05
+    browser.save_screenshot(str(screens / "many_schools_zones.png"))
     check_clean(browser)
 
 

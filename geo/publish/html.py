@@ -20,6 +20,14 @@ How the page is made
     Leaflet layers and, on demand, each popup with ``textContent``. Its CSS and HTML shells
     live in ``templates/`` too; folium provides the map object and the vendored plugins.
 
+Large pages
+    Above :data:`CANVAS_POINTS` points the points and the zones around them are drawn on
+    canvases, rasterised in script (``templates/raster.js``); their features get a Leaflet-free
+    entry only when clicked or looked up, and the search index is made on the first query.
+    Integer columns of :data:`RUNS_MIN` features or more are written as runs, and zones around
+    points take the points' coordinates, so a page of 100,000 schools and their zones is about
+    11 MB.
+
 Offline
     Every script and stylesheet is inlined from ``geo/publish/vendor`` (see
     :mod:`geo.publish.assets`); with ``basemap="none"`` the page loads nothing from the network,
@@ -174,8 +182,27 @@ class _MiniMapResources(JSCSSMixin, MacroElement):
 # Layers as compact JSON
 
 
+#: A column of at least this many integers is written as runs when that is shorter.
+RUNS_MIN = 1000
+
+
 def _ints(v: Any) -> Any:
-    return v if isinstance(v, int) else v.tolist()
+    """An integer column as JSON: a number (all equal), a list, or runs (large columns).
+
+    Columns of indices into the text table mostly count up by one (each feature's own name,
+    id, source line), so a large one is written as ``{"runs": [first, length, ...]}``: the
+    values ``first, first + 1, …`` for ``length`` features, run after run (``CGT.configure``
+    expands them). Smaller pages keep plain lists.
+    """
+    if isinstance(v, int | np.integer):
+        return int(v)
+    a = np.asarray(v, dtype=np.int64)
+    if len(a) >= RUNS_MIN:
+        starts = np.flatnonzero(np.r_[True, np.diff(a) != 1])
+        if 2 * len(starts) < len(a):
+            lengths = np.diff(np.r_[starts, len(a)])
+            return {"runs": np.column_stack([a[starts], lengths]).ravel().tolist()}
+    return a.tolist()
 
 
 def _layer_json(lay: Layer, tables, raw: list[str]) -> dict[str, Any]:
@@ -184,7 +211,7 @@ def _layer_json(lay: Layer, tables, raw: list[str]) -> dict[str, Any]:
         "g": lay.group,
         "c": lay.cls,
         "kp": lay.key_prefix,
-        "id": lay.ids.tolist(),
+        "id": _ints(lay.ids),
         "st": _ints(lay.style),
         "f": {k: _ints(v) for k, v in lay.cols.items()},
         "pop": lay.popup,
@@ -209,6 +236,21 @@ def _layer_json(lay: Layer, tables, raw: list[str]) -> dict[str, Any]:
             out["mx"] = np.round(shapely.get_x(p), PRECISION).tolist()
             out["my"] = np.round(shapely.get_y(p), PRECISION).tolist()
     return out
+
+
+def _share_coordinates(layers: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Zones around points, in the same order as the points, name the points' layer (``xy``)
+    instead of repeating every coordinate (``CGT.configure`` takes them from there)."""
+    points = [(i, lay) for i, lay in enumerate(layers) if lay["c"] == "points" and len(lay["x"]) >= RUNS_MIN]
+    for lay in layers:
+        if lay["c"] != "circles" or len(lay["x"]) < RUNS_MIN:
+            continue
+        for i, pts in points:
+            if pts["x"] == lay["x"] and pts["y"] == lay["y"]:
+                del lay["x"], lay["y"]
+                lay["xy"] = i
+                break
+    return layers
 
 
 # --------------------------------------------------------------------------------------------
@@ -454,7 +496,7 @@ def _render(md: MapData, tiles: list[dict[str, Any]], initial: str, schematic: b
         "font": FONT,
     }
     raw: list[str] = []
-    layers = [_layer_json(lay, md.tables, raw) for lay in md.layers]
+    layers = _share_coordinates([_layer_json(lay, md.tables, raw) for lay in md.layers])
     config = {
         **md.tables.to_json(),
         "groups": [
@@ -478,7 +520,8 @@ def _render(md: MapData, tiles: list[dict[str, Any]], initial: str, schematic: b
     )
     css = read_template("map.css").replace("__FONT__", FONT)
     head = (
-        f"<style>{css}</style>\n<script>{read_template('map.js')}</script>\n"
+        f"<style>{css}</style>\n<script>{read_template('raster.js')}</script>\n"
+        f"<script>{read_template('map.js')}</script>\n"
         # The data as JSON text, parsed with JSON.parse: much faster to load than a literal.
         f'<script type="application/json" id="cgt-data">{config_js}</script>\n'
         "<script>CGT.configure(JSON.parse(document.getElementById('cgt-data').textContent));</script>\n"

@@ -59,18 +59,22 @@ class Tables:
         return self.texts.setdefault(s, len(self.texts))
 
     def col(self, values: Any) -> np.ndarray:
-        """Indices of a whole column of texts (factorised: one lookup per distinct value)."""
-        ser = _s(pd.Series(values, dtype=object)).str.strip()
-        codes, uniq = pd.factorize(ser, sort=False)
+        """Indices of a whole column of texts (factorised: one lookup per distinct value).
+
+        The raw values are factorised first and only the distinct ones are turned into
+        trimmed text; missing values and blank texts give ``-1``. New texts join the table in
+        the order they first appear in the column (a blank one too, as it always has: the
+        table's order, and so the page's bytes, stay as they were).
+        """
+        codes, uniq = pd.factorize(pd.Series(values, dtype=object), sort=False, use_na_sentinel=False)
+        norm = _s(pd.Series(uniq, dtype=object)).str.strip().tolist()
         texts = self.texts
-        idx = np.empty(len(uniq) + 1, dtype=np.int64)
-        idx[-1] = -1
-        for k, u in enumerate(uniq):  # one dict lookup per distinct text
+        idx = np.empty(len(uniq), dtype=np.int64)
+        for k, u in enumerate(norm):  # one dict lookup per distinct value
             i = texts.get(u)
             if i is None:
                 i = texts[u] = len(texts)
-            idx[k] = i
-        idx[[k for k, u in enumerate(uniq) if not u]] = -1
+            idx[k] = i if u else -1
         return idx[codes] if len(codes) else np.zeros(0, dtype=np.int64)
 
     def clause(self, head: str, restriction: str, body: str) -> int:
@@ -384,7 +388,7 @@ class MapData:
         notes = pd.Series(
             _per_distinct(note + "\x1f" + user_note.astype(str), _note_of), index=frame.index, dtype=object
         )
-        ref = pd.Series(_per_distinct(_s(frame["source_ref"]), _ref_text), index=frame.index, dtype=object)
+        ref = _ref_texts(_s(frame["source_ref"]))
         return {
             "source": T.col(_per_distinct(source, source_label)),
             "ref": T.col(ref),
@@ -828,6 +832,20 @@ def _ref_text(ref: str) -> str:
         m = re.fullmatch(r"(.+):(\d+)", part)
         out.append(f"{m.group(1)} 第 {m.group(2)} 行" if m else part)
     return "；".join(x for x in out if x)
+
+
+def _ref_texts(refs: pd.Series) -> pd.Series:
+    """:func:`_ref_text` of a whole column: a gazetteer's ``file:line`` (one per feature) by
+    one vectorised replace; OSM ids and lists (``a;b``) once per distinct value."""
+    part = refs.str.strip()
+    simple = part.str.fullmatch(r"(.+):(\d+)") & ~part.str.contains(";", regex=False)
+    simple &= ~part.str.fullmatch(r"(?:osm:)?(node|way|relation)/(-?\d+)")
+    out = pd.Series("", index=refs.index, dtype=object)
+    out[simple] = part[simple].str.replace(r"^(.+):(\d+)$", r"\1 第 \2 行", regex=True)
+    rest = ~simple
+    if rest.any():
+        out[rest] = _per_distinct(refs[rest], _ref_text)
+    return out
 
 
 def _note_of(key: str) -> str:

@@ -3,15 +3,35 @@
  * CGT.configure(data) receives the page's data (see geo/publish/map_data.py): one table of
  * texts, and per layer columns of indices into it plus the geometry. CGT.init(map) builds the
  * Leaflet layers. Popups and tooltips are built when first needed, always with textContent:
- * names and notes are user data and never become HTML.
+ * names and notes are user data and never become HTML. Layers of many points or zones are
+ * drawn on canvases (Bulk, with raster.js); their features are not Leaflet objects, and get
+ * an entry (C.byKey) only when looked up.
  */
 var CGT = (function () {
   'use strict';
-  var C = {entries: [], byKey: {}, phase: '', ready: false, map: null, hlKey: null, labelCount: 0};
+  var C = {entries: [], byKey: {}, bulks: [], phase: '', ready: false, map: null, hlKey: null, labelCount: 0};
   var D = null;
+
+  // A column written as runs (see html.py, _ints): first, length, first, length, ...
+  function unrun(v) {
+    if (v === null || typeof v !== 'object' || !v.runs) { return v; }
+    var r = v.runs, n = 0, k, j, p = 0;
+    for (k = 1; k < r.length; k += 2) { n += r[k]; }
+    var out = new Int32Array(n);
+    for (k = 0; k < r.length; k += 2) {
+      for (j = 0; j < r[k + 1]; j++) { out[p++] = r[k] + j; }
+    }
+    return out;
+  }
 
   C.configure = function (data) {
     D = C.data = data;
+    data.layers.forEach(function (Ld) {
+      ['id', 'st', 'ph', 'nm'].forEach(function (k) { Ld[k] = unrun(Ld[k]); });
+      // Zones around points share the points' coordinates (see html.py, _share_coordinates).
+      if (Ld.xy !== undefined) { Ld.x = data.layers[Ld.xy].x; Ld.y = data.layers[Ld.xy].y; }
+      Object.keys(Ld.f).forEach(function (k) { Ld.f[k] = unrun(Ld.f[k]); });
+    });
     C.phaseByKey = {};
     data.phases.forEach(function (p) { C.phaseByKey[p.k] = p; });
   };
@@ -163,11 +183,6 @@ var CGT = (function () {
     var shown = 0;
     C.entries.forEach(function (e) {
       var on = C.inForce(e, sel);
-      if (e.bulk) {
-        e.bulk.on[e.i] = on ? 1 : 0;
-        if (on) { shown++; }
-        return;
-      }
       var has = e.parent.hasLayer(e.layer);
       if (on && !has) { e.parent.addLayer(e.layer); }
       if (!on && has) {
@@ -177,6 +192,7 @@ var CGT = (function () {
       }
       if (on) { shown++; }
     });
+    C.bulks.forEach(function (b) { shown += b.setPhase(sel); });
     C.updateProxies();
     C.bulks.forEach(function (b) { b.redraw(); });
     var buttons = document.querySelectorAll('#cgt-panel [data-phase]');
@@ -189,7 +205,7 @@ var CGT = (function () {
     if (status) {
       var what = sel ? '当前：' + sel.name + '（' + sel.dates + '）'
                      : '当前：全部阶段';
-      status.textContent = what + '，显示 ' + shown + ' / ' + C.entries.length + ' 个要素';
+      status.textContent = what + '，显示 ' + shown + ' / ' + C.total() + ' 个要素';
     }
     C.shown = shown;
     if (C.ready) { C.updateLabels(); }
@@ -210,12 +226,21 @@ var CGT = (function () {
     });
   };
 
+  // Features on the page: Leaflet ones (C.entries) and those drawn on canvases (C.bulks).
+  C.total = function () {
+    return C.bulks.reduce(function (n, b) { return n + b.n; }, C.entries.length);
+  };
+
   C.counts = function () {
     var visible = 0;
     C.entries.forEach(function (e) {
       if (shown(e) && C.map.hasLayer(e.group)) { visible++; }
     });
-    return {total: C.entries.length, visible: visible};
+    C.bulks.forEach(function (b) {
+      if (!C.map.hasLayer(b.group)) { return; }
+      for (var i = 0; i < b.n; i++) { visible += b.on[i]; }
+    });
+    return {total: C.total(), visible: visible};
   };
 
   // ---- highlight, focus ---------------------------------------------------------------------
@@ -452,7 +477,7 @@ var CGT = (function () {
         var list = L.DomUtil.create('ul', '', div);
         L.DomEvent.disableClickPropagation(div);
         L.DomEvent.disableScrollPropagation(div);
-        var index = C.search;
+        var index = null;  // built on the first query (C.searchIndex)
         var shown = [];
         function fold(open) {
           div.classList.toggle('cgt-search-open', open);
@@ -473,6 +498,7 @@ var CGT = (function () {
           list.textContent = '';
           shown = [];
           if (!q) { return; }
+          index = index || C.searchIndex();
           var found = [];
           for (var i = 0; i < index.length; i++) {
             var pos = index[i][0].toLowerCase().indexOf(q);
@@ -561,6 +587,30 @@ var CGT = (function () {
         this.rm[i] = Ld.r ? Ld.r / (2 * Math.PI * R_EARTH * Math.cos(Ld.y[i] * Math.PI / 180)) : 0;
       }
     },
+    // Feature i as an entry of C.byKey (made once, on demand).
+    entry: function (i) {
+      var m = this._entries || (this._entries = new Map()), e = m.get(i);
+      if (!e) {
+        e = {layer: null, bulk: this, parent: this.parent, group: this.group, li: this.li, i: i,
+             key: this.Ld.kp + D.texts[this.Ld.id[i]]};
+        m.set(i, e);
+      }
+      return e;
+    },
+    // Which features are in force in a phase (sel: a phase or null); returns how many.
+    setPhase: function (sel) {
+      var probe = {li: this.li, i: 0}, on = this.on, n = this.n, count = 0;
+      if (typeof this.Ld.ph === 'number') {  // one phase set for the whole layer
+        on.fill(C.inForce(probe, sel) ? 1 : 0);
+        return on[0] ? n : 0;
+      }
+      for (var i = 0; i < n; i++) {
+        probe.i = i;
+        on[i] = C.inForce(probe, sel) ? 1 : 0;
+        count += on[i];
+      }
+      return count;
+    },
     onAdd: function (map) {
       this._canvas = window.L.DomUtil.create('canvas', 'cgt-bulk leaflet-zoom-hide');
       this.getPane().appendChild(this._canvas);
@@ -609,70 +659,73 @@ var CGT = (function () {
         if (list) { list.push(i); } else { grid.set(key, [i]); }
       }
       this._cols = cols;
-      // Each circle is stamped from a small pre-drawn image (one per style and radius): far
-      // faster to raster than 100,000 arcs. Fills go on a scratch canvas at full strength and
-      // onto the map at the style's opacity, so overlapping zones read as one area (as one
-      // path would); outlines follow. Large circles (zoomed in, few in view) are drawn.
-      var scratch = this._scratch || (this._scratch = document.createElement('canvas')), OUTLINE_MAX = 3000;
+      // Fills and markers are rasterised in script (raster.js): one coverage mask for the
+      // union of the zones' fills, put on the map at the style's opacity, so overlapping zones
+      // read as one area (as one path would); markers composited from the top down, so that
+      // the many hidden under others cost nothing. Outlines of a few circles are stamped.
+      var self = this, RS = window.CGTRaster, W = cv.width, H = cv.height, OUTLINE_MAX = 3000;
+      var scratch = this._scratch || (this._scratch = document.createElement('canvas'));
+      function blit(img, alpha) {
+        scratch.width = W;
+        scratch.height = H;
+        scratch.getContext('2d').putImageData(img, 0, 0);
+        ctx.save();
+        ctx.setTransform(1, 0, 0, 1, 0, 0);
+        ctx.globalAlpha = alpha;
+        ctx.drawImage(scratch, 0, 0);
+        ctx.restore();
+      }
       Object.keys(byStyle).forEach(function (si) {
         var st = D.styles[si], a = byStyle[si], dash = st.dashArray ? st.dashArray.split(' ').map(Number) : [];
-        function stamp(target, part, alpha) {
+        // A circle of radius r (CSS pixels) pre-drawn on a small canvas.
+        function sprite(r, part, alpha) {
+          var half = Math.ceil(r + (st.weight || 0) + 1);
+          var sp = {c: document.createElement('canvas'), h: half};
+          sp.c.width = sp.c.height = 2 * half * dpr;
+          var sc = sp.c.getContext('2d');
+          sc.scale(dpr, dpr);
+          sc.beginPath();
+          sc.arc(half, half, r, 0, 2 * Math.PI);
+          sc.globalAlpha = alpha;
+          if (part !== 'stroke') { sc.fillStyle = st.fillColor || st.color; sc.fill(); }
+          if (part === 'both') { sc.globalAlpha = st.opacity === undefined ? 1 : st.opacity; }
+          if (part !== 'fill' && st.weight) {
+            sc.setLineDash(dash); sc.strokeStyle = st.color; sc.lineWidth = st.weight; sc.stroke();
+          }
+          return sp;
+        }
+        function outline(alpha) {
           var sprites = {};
           for (var k = 0; k < a.length; k += 3) {
             var r = Math.max(a[k + 2], 0.5);
             if (r > 40) {
-              target.beginPath();
-              target.arc(a[k], a[k + 1], r, 0, 2 * Math.PI);
-              target.globalAlpha = alpha;
-              if (part === 'fill') { target.fillStyle = st.fillColor || st.color; target.fill(); }
-              else { target.setLineDash(dash); target.strokeStyle = st.color; target.lineWidth = st.weight; target.stroke(); }
-              target.globalAlpha = 1;
+              ctx.beginPath();
+              ctx.arc(a[k], a[k + 1], r, 0, 2 * Math.PI);
+              ctx.globalAlpha = alpha;
+              ctx.setLineDash(dash); ctx.strokeStyle = st.color; ctx.lineWidth = st.weight; ctx.stroke();
+              ctx.globalAlpha = 1;
               continue;
             }
-            var rk = Math.round(r * 2) / 2, sp = sprites[rk];
-            if (!sp) {
-              var half = Math.ceil(rk + (st.weight || 0) + 1);
-              sp = sprites[rk] = {c: document.createElement('canvas'), h: half};
-              sp.c.width = sp.c.height = 2 * half * dpr;
-              var sc = sp.c.getContext('2d');
-              sc.scale(dpr, dpr);
-              sc.beginPath();
-              sc.arc(half, half, rk, 0, 2 * Math.PI);
-              sc.globalAlpha = alpha;
-              if (part !== 'stroke') { sc.fillStyle = st.fillColor || st.color; sc.fill(); }
-              if (part === 'both') { sc.globalAlpha = st.opacity === undefined ? 1 : st.opacity; }
-              if (part !== 'fill' && st.weight) {
-                sc.setLineDash(dash); sc.strokeStyle = st.color; sc.lineWidth = st.weight; sc.stroke();
-              }
-            }
-            target.drawImage(sp.c, a[k] - sp.h, a[k + 1] - sp.h, 2 * sp.h, 2 * sp.h);
+            var rk = Math.round(r * 2) / 2, sp = sprites[rk] || (sprites[rk] = sprite(rk, 'stroke', alpha));
+            ctx.drawImage(sp.c, a[k] - sp.h, a[k + 1] - sp.h, 2 * sp.h, 2 * sp.h);
           }
         }
         var fillA = st.fillOpacity === undefined ? 0.2 : st.fillOpacity;
         if (!circles && st.fill !== false && a.length && a[2] <= 40) {
-          // Markers (same radius): fill and outline in one stamp each.
-          stamp(ctx, 'both', fillA);
+          // Markers (same radius): fill and outline in one sprite.
+          var buf = self._buf && self._buf.length === W * H * 4 ? self._buf.fill(0) : new Float32Array(W * H * 4);
+          self._buf = buf;
+          RS.stampUnder(RS.sprite(sprite(a[2], 'both', fillA).c), a, dpr, W, H, buf);
+          blit(RS.toImage(ctx, W, H, buf), 1);
           return;
         }
-        if (st.fill !== false && fillA > 0) {
-          if (fillA >= 0.9) {
-            stamp(ctx, 'fill', fillA);
-          } else {
-            scratch.width = cv.width;
-            scratch.height = cv.height;
-            var sctx = scratch.getContext('2d');
-            sctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-            stamp(sctx, 'fill', 1);
-            ctx.save();
-            ctx.setTransform(1, 0, 0, 1, 0, 0);
-            ctx.globalAlpha = fillA;
-            ctx.drawImage(scratch, 0, 0);
-            ctx.restore();
-          }
+        if (st.fill !== false && fillA > 0 && a.length) {
+          self._mask = RS.discMask(a, dpr, W, H, self._mask);
+          blit(RS.toImage(ctx, W, H, self._mask, RS.rgb(ctx, st.fillColor || st.color)), fillA);
         }
         // Outlines of thousands of overlapping zones are noise: drawn once few are in view.
         if (st.weight && (!circles || a.length / 3 <= OUTLINE_MAX)) {
-          stamp(ctx, 'stroke', st.opacity === undefined ? 1 : st.opacity);
+          outline(st.opacity === undefined ? 1 : st.opacity);
         }
       });
       ctx.globalAlpha = 1;
@@ -703,15 +756,54 @@ var CGT = (function () {
   C.bulks = [];
 
   // The bulk feature under the mouse, points before circles.
+  // (the zones' canvas is drawn under the points' one but comes later in C.bulks)
   function bulkAt(p) {
-    for (var k = C.bulks.length - 1; k >= 0; k--) {
-      var b = C.bulks[k];
-      if (!C.map.hasLayer(b)) { continue; }
-      var i = b.hit(p);
-      if (i >= 0) { return b.entries[i]; }
+    for (var pass = 0; pass < 2; pass++) {
+      for (var k = C.bulks.length - 1; k >= 0; k--) {
+        var b = C.bulks[k];
+        if ((b.Ld.c === 'points') !== (pass === 0) || !C.map.hasLayer(b)) { continue; }
+        var i = b.hit(p);
+        if (i >= 0) { return b.entry(i); }
+      }
     }
     return null;
   }
+
+  // A canvas feature by its key (key prefix + id): each layer's ids are indexed on first use.
+  function bulkByKey(key) {
+    if (typeof key !== 'string') { return undefined; }
+    for (var k = 0; k < C.bulks.length; k++) {
+      var b = C.bulks[k], Ld = b.Ld;
+      if (key.lastIndexOf(Ld.kp, 0) !== 0) { continue; }
+      if (!b._ids) {
+        b._ids = new Map();
+        for (var j = 0; j < b.n; j++) { b._ids.set(D.texts[Ld.id[j]], j); }
+      }
+      var i = b._ids.get(key.slice(Ld.kp.length));
+      if (i !== undefined) { return b.entry(i); }
+    }
+    return undefined;
+  }
+
+  // The search index: [name, kind, key] of every searchable feature, by name then key. Canvas
+  // layers can hold 100,000 names, so it is made when the first query is typed.
+  var searchList = null;
+  C.searchIndex = function () {
+    if (searchList) { return searchList; }
+    var list = C._search.slice();
+    C.bulks.forEach(function (b) {
+      var Ld = b.Ld, kl = txt(Ld.kl);
+      if (!Ld.se) { return; }
+      for (var j = 0; j < b.n; j++) {
+        var nm = at(Ld.nm, j);
+        if (nm >= 0) { list.push([D.texts[nm], kl, Ld.kp + D.texts[Ld.id[j]]]); }
+      }
+    });
+    list.sort(function (a, b) { return a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : (a[2] < b[2] ? -1 : 1); });
+    searchList = list;
+    return list;
+  };
+  Object.defineProperty(C, 'search', {get: C.searchIndex, enumerable: true});
 
   // ---- building the layers ----------------------------------------------------------------
 
@@ -721,7 +813,11 @@ var CGT = (function () {
     C.svg = L.svg({pane: 'cgt-halo'});
     C.groups = D.groups.map(function () { return L.featureGroup(); });
     C.parents = [];
-    C.search = [];
+    C.byKey = new Proxy({}, {get: function (own, key) {
+      return Object.prototype.hasOwnProperty.call(own, key) ? own[key] : bulkByKey(key);
+    }});
+    C._search = [];
+    searchList = null;
     C.labelCands = [];
     C.proxied = [];
     var crs = map.options.crs;
@@ -737,17 +833,10 @@ var CGT = (function () {
           map.createPane(bulkPane).style.zIndex = Ld.c === 'circles' ? 402 : 445;
           map.getPane(bulkPane).style.pointerEvents = 'none';
         }
+        // Its features get an entry (like C.entries') only when asked for: C.byKey, a click.
         var bulkLayer = new Bulk(Ld, li, bulkPane);
-        bulkLayer.entries = new Array(n);
-        for (var j = 0; j < n; j++) {
-          var bkey = Ld.kp + D.texts[Ld.id[j]];
-          var be = {layer: null, bulk: bulkLayer, parent: parent, group: fg, li: li, i: j, key: bkey};
-          bulkLayer.entries[j] = be;
-          C.entries.push(be);
-          C.byKey[bkey] = be;
-          var bnm = at(Ld.nm, j);
-          if (Ld.se && bnm >= 0) { C.search.push([D.texts[bnm], txt(Ld.kl), bkey]); }
-        }
+        bulkLayer.parent = parent;
+        bulkLayer.group = fg;
         parent.addLayer(bulkLayer);
         C.bulks.push(bulkLayer);
         parent.addTo(fg);
@@ -782,7 +871,7 @@ var CGT = (function () {
         C.byKey[key] = e;
         if (!g.i) { continue; }
         var nm = at(Ld.nm, i);
-        if (Ld.se && nm >= 0) { C.search.push([txt(nm), txt(Ld.kl), key]); }
+        if (Ld.se && nm >= 0) { C._search.push([txt(nm), txt(Ld.kl), key]); }
         if (Ld.lb && nm >= 0) {
           e.label = txt(nm);
           e.line = Ld.c === 'lines';
@@ -804,7 +893,6 @@ var CGT = (function () {
       parent.addTo(fg);
       C.parents.push(parent);
     });
-    C.search.sort(function (a, b) { return a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : (a[2] < b[2] ? -1 : 1); });
     // Plan places first, then streets before points, then longer names last.
     C.labelCands.sort(function (a, b) { return b.prio - a.prio || a.label.length - b.label.length; });
     var overlays = {};
