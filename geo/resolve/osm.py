@@ -43,7 +43,6 @@ from xml.sax import SAXException
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import requests  # osmnx's HTTP client: its proxy rules are the ones that apply
 import shapely
 from shapely.geometry import LineString, Polygon
 
@@ -717,6 +716,7 @@ def _slug(region: str) -> str:
 
 def _endpoint(url: str) -> tuple[str, int, str]:
     """Host and port a request to ``url`` first connects to (its proxy, if one is set)."""
+    import requests  # osmnx's HTTP client: its proxy rules are the ones that apply
     proxies = requests.utils.get_environ_proxies(url)
     proxy = requests.utils.select_proxy(url, proxies)
     target = urlsplit(proxy if proxy else url)
@@ -856,6 +856,7 @@ def fetch(
     root = Path(cache_dir) if cache_dir is not None else settings.cache_dir()
     out_dir = root / "fetch" / _slug(region)
     ox = _osmnx()
+    import requests
     from osmnx._errors import InsufficientResponseError, ResponseStatusCodeError
 
     tags: dict[str, bool | str | list[str]] = {**POI_TAGS, "highway": True}
