@@ -717,6 +717,7 @@ def _slug(region: str) -> str:
 def _endpoint(url: str) -> tuple[str, int, str]:
     """Host and port a request to ``url`` first connects to (its proxy, if one is set)."""
     import requests  # osmnx's HTTP client: its proxy rules are the ones that apply
+
     proxies = requests.utils.get_environ_proxies(url)
     proxy = requests.utils.select_proxy(url, proxies)
     target = urlsplit(proxy if proxy else url)
