@@ -292,3 +292,83 @@ def test_warm_query_imports_neither_osmnx_nor_matplotlib(tmp_path):
         cold_file = (tmp_path / f"cold{name}.csv").read_bytes()
         assert cold_file == (tmp_path / f"warm{name}.csv").read_bytes()
     assert b'"1","113.80","34.03"' in (tmp_path / "warm.csv").read_bytes()
+
+
+# --- plan summaries ------------------------------------------------------------------------
+
+
+def _summary_tuple(s) -> tuple:
+    return (s.path, s.id, s.region, s.has_buffer_rules, s.max_distance_m)
+
+
+def test_plan_summaries_say_what_the_full_plans_say():
+    from geo.plan import load_plans, plan_summaries
+
+    plans = load_plans()
+    cold = plan_summaries()  # validates every plan and stores the summaries
+    assert len(list((settings.cache_dir() / "plans").glob("*.json"))) == len(plans)
+    warm = plan_summaries()
+    want = [
+        (
+            p.path,
+            p.id,
+            p.document.region,
+            any(r.type == "buffer" for r in p.rules),
+            float(max((r.distance_m or 0 for r in p.rules), default=0)),
+        )
+        for p in plans
+    ]
+    assert [_summary_tuple(s) for s in cold] == want
+    assert [_summary_tuple(s) for s in warm] == want
+
+
+def test_query_picks_the_same_plans_from_summaries():
+    from geo.cli.analysis import _buffer_plan_summaries, _default_buffer_plans, _plans_near
+
+    for bounds in [(113.80, 34.00, 113.85, 34.05), (112.8, 34.0, 113.85, 35.6), (100.0, 20.0, 100.1, 20.1)]:
+        by_plan = [p.id for p in _plans_near(_default_buffer_plans(), bounds)]
+        assert [s.id for s in _plans_near(_buffer_plan_summaries(), bounds)] == by_plan
+        assert [s.id for s in _plans_near(_buffer_plan_summaries(), bounds)] == by_plan  # warm
+
+
+@pytest.mark.parametrize(
+    "breaks",
+    [
+        lambda text: text + "\n  : [\n",  # a YAML syntax error
+        lambda text: text.replace('id: "002"', 'id: "00x"', 1),  # an id that is not the file name
+    ],
+    ids=["yaml", "id"],
+)
+def test_changed_plan_is_validated_again(tmp_path, breaks):
+    from geo.errors import InputError
+    from geo.plan import load_plans, plan_summaries
+
+    src = settings.plans_dir() / "002.yaml"
+    target = tmp_path / "002.yaml"
+    target.write_bytes(src.read_bytes())
+    (first,) = plan_summaries([target])
+    assert first.id == "002"
+    # Broken after it was summarised: the same problems as load_plans, not the old summary.
+    broken = breaks(src.read_text(encoding="utf-8"))
+    assert broken != src.read_text(encoding="utf-8")
+    target.write_text(broken, encoding="utf-8")
+    with pytest.raises(InputError) as want:
+        load_plans([target])
+    with pytest.raises(InputError) as got:
+        plan_summaries([target])
+    assert [str(p) for p in got.value.problems] == [str(p) for p in want.value.problems]
+
+
+def test_damaged_summary_is_rebuilt():
+    from geo.plan import plan_summaries
+
+    want = [_summary_tuple(s) for s in plan_summaries()]
+    for i, path in enumerate(sorted((settings.cache_dir() / "plans").glob("*.json"))):
+        entry = json.loads(path.read_text(encoding="utf-8"))
+        if i == 0:
+            path.write_text("{ not json", encoding="utf-8")
+        elif i == 1:
+            path.write_text(json.dumps({**entry, "max_distance_m": "far"}), encoding="utf-8")
+        elif i == 2:
+            path.write_text(json.dumps({**entry, "key": "0" * 64, "region": "别处"}), encoding="utf-8")
+    assert [_summary_tuple(s) for s in plan_summaries()] == want
