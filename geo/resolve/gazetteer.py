@@ -50,7 +50,6 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from charset_normalizer import from_bytes
 from numpy.typing import NDArray
 from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
@@ -284,6 +283,8 @@ def _looks_like_text(text: str) -> bool:
 
 def _detector_candidates(data: bytes) -> list[tuple[str, float]]:
     """charset-normalizer's candidate encodings with their chaos scores, best first."""
+    from charset_normalizer import from_bytes  # only files that are not UTF-8 get here
+
     return sorted(((m.encoding, float(m.chaos)) for m in from_bytes(data)), key=lambda t: t[1])
 
 
