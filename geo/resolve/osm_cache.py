@@ -87,7 +87,8 @@ def read_layers(file: Path, key: str) -> dict[str, gpd.GeoDataFrame] | None:
     EPSG:4326 geometry.
     """
     try:
-        with pa.memory_map(str(file), "r") as source:
+        # Read into memory (not mapped), so the file can be replaced while the layers live.
+        with pa.OSFile(str(file), "rb") as source:
             table = pa.ipc.open_file(source).read_all()
         meta = table.schema.metadata or {}
         if meta.get(b"key") != key.encode() or meta.get(b"format") != FORMAT.encode():
