@@ -580,7 +580,9 @@ def read_osm(path: str | os.PathLike[str]) -> OsmData:
     path : str or path-like
         An OSM XML file (``.osm``), compressed (``.osm.bz2``, ``.osm.gz``; osmnx picks the
         decompressor from the last suffix), or a ``.osm.pbf`` (converted once with pyosmium to
-        XML under ``cache_dir()/pbf/``, keyed by the file's path, size and mtime).
+        XML under ``cache_dir()/pbf/``, keyed by the file's path, size and mtime). What a file
+        parses to is kept in ``cache_dir()/osm/`` (see :mod:`geo.resolve.osm_cache`): the same
+        bytes are parsed once per machine, and a warm read imports neither osmnx nor matplotlib.
 
     Returns
     -------
