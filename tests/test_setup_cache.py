@@ -372,3 +372,16 @@ def test_damaged_summary_is_rebuilt():
         elif i == 2:
             path.write_text(json.dumps({**entry, "key": "0" * 64, "region": "别处"}), encoding="utf-8")
     assert [_summary_tuple(s) for s in plan_summaries()] == want
+
+
+def test_query_works_when_the_cache_folder_cannot_be_written(tmp_path):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x", encoding="utf-8")
+    pts = tmp_path / "p2.csv"
+    pts.write_text("id,lon,lat\n1,113.80,34.03\n2,113.85,34.05\n", encoding="utf-8")
+    out = tmp_path / "r.csv"
+    env = {**os.environ, "GEO_CACHE_DIR": str(blocker)}
+    cmd = [sys.executable, "-m", "geo", "query", str(pts), "--date", "2023-06-01", "--out", str(out)]
+    res = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert "2 points" in res.stdout and out.exists()
