@@ -161,7 +161,8 @@ def test_entry_for_another_key_is_ignored(small, monkeypatch):
 
 def test_parse_that_warns_is_not_cached(tmp_path):
     odd = tmp_path / "odd.osm"
-    odd.write_text(SMALL_OSM.replace('k="amenity" v="marketplace"', 'k="chengguan:kind" v="no_such_kind"'))
+    text = SMALL_OSM.replace('k="amenity" v="marketplace"', 'k="chengguan:kind" v="no_such_kind"')
+    odd.write_text(text, encoding="utf-8")
     for _ in range(2):  # the warning names the file and is given on every read
         with pytest.warns(UserWarning, match="no_such_kind"):
             osm.read_osm(odd)
@@ -170,7 +171,7 @@ def test_parse_that_warns_is_not_cached(tmp_path):
 
 def test_cache_write_failure_is_not_an_error(small, tmp_path, monkeypatch):
     blocker = tmp_path / "file-not-folder"
-    blocker.write_text("x")
+    blocker.write_text("x", encoding="utf-8")
     monkeypatch.setenv("GEO_CACHE_DIR", str(blocker))
     want_streets, _ = _fresh(small)
     _same_layer(osm.read_osm(small).streets, want_streets)
@@ -241,15 +242,15 @@ def test_damaged_pipeline_is_searched_again(damage):
     _proj.transformer.cache_clear()
     _proj.transformer(4326, 4547)
     (entry_path,) = (settings.cache_dir() / "proj").glob("*.json")
-    entry = json.loads(entry_path.read_text())
+    entry = json.loads(entry_path.read_text(encoding="utf-8"))
     bad = damage(entry)
-    entry_path.write_text(bad if isinstance(bad, str) else json.dumps(bad))
+    entry_path.write_text(bad if isinstance(bad, str) else json.dumps(bad), encoding="utf-8")
     _proj.transformer.cache_clear()
     tr = _proj.transformer(4326, 4547)
     x, y = _points()
     want = pyproj.Transformer.from_crs(4326, 4547, always_xy=True).transform(x, y)
     assert np.array_equal(tr.transform(x, y), want)
-    assert json.loads(entry_path.read_text()) == entry  # rewritten as it was
+    assert json.loads(entry_path.read_text(encoding="utf-8")) == entry  # rewritten as it was
 
 
 # --- the command ---------------------------------------------------------------------------
