@@ -258,13 +258,14 @@ def run_case(engine: str, pts: Path, gaz: Path, out: Path, python: str, env: dic
 #: Phases of a ``geo query`` run, as (label, file suffix, function name) of the profiled call.
 PHASES = (
     ("read points", "geo/query.py", ("read_points", "read_point_table")),
-    ("load plans (YAML)", "geo/cli/analysis.py", ("_default_buffer_plans",)),
+    ("load plans (YAML)", "geo/cli/analysis.py", ("_default_buffer_plans", "_buffer_plan_summaries")),
     ("build plans", "geo/cli/analysis.py", ("_build_plans",)),
     ("  region polygons", "geo/regions.py", ("regions",)),
     ("  read gazetteer", "geo/resolve/gazetteer.py", ("read_gazetteer",)),
     ("  gazetteer candidates", "geo/resolve/resolver.py", ("_gazetteer_candidates",)),
     ("  read OSM extract", "geo/resolve/osm.py", ("read_osm",)),
     ("  osmnx import", "osmnx/__init__.py", ("<module>",)),
+    ("  PROJ operation search", "pyproj/transformer.py", ("from_crs",)),
     ("  build zones", "geo/rules.py", ("build_zones",)),
     ("  dissolve zones", "geo/rules.py", ("dissolve_zones",)),
     ("  spacing streets", "geo/rules.py", ("spacing_streets",)),
@@ -323,6 +324,22 @@ def profile_geo(pts: Path, gaz: Path, env: dict, tag: str) -> dict:
 # --------------------------------------------------------------------------------------------
 
 
+def precompile(env: dict) -> str:
+    """Byte-compile the geo package the runs import, as ``pip install`` does: with
+    PYTHONDONTWRITEBYTECODE set (as on some CI machines) it would otherwise compile its modules
+    from source on every run, about 0.1 s that no installed copy pays."""
+    where = subprocess.run(
+        [sys.executable, "-c", "import geo, os; print(os.path.dirname(geo.__file__))"],
+        env=env,
+        cwd=DATA,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    subprocess.run([sys.executable, "-m", "compileall", "-q", where], check=True)  # noqa: S603
+    return where
+
+
 def _stats(runs: list[dict], key: str) -> dict:
     import statistics
 
@@ -369,12 +386,14 @@ def main(argv: list[str] | None = None) -> int:
         capture_output=True,
         text=True,
     ).stdout.strip()
+    precompiled = precompile(env)
     info = machine_info()
     result: dict = {
         "what": "geo query CLI end to end vs a plain geopandas script and DuckDB spatial",
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "label": args.label,
         "geo_package": geo_file,
+        "precompiled": precompiled,
         "machine": info,
         "note": "shared 2-core machine, loaded by other work while measuring: see loadavg_before and "
         "other_load_cores of every run",
@@ -384,7 +403,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     for n in sizes:
         pts, gaz = make_data(n)
-        # Warm-up (page cache, geo's region cache); not recorded.
+        # Warm-up (page cache; geo's caches of region polygons, parsed OSM extracts, plan
+        # summaries and PROJ pipelines); not recorded.
         run_case("geo", pts, gaz, DATA / f"warm-{args.label}.csv", sys.executable, env)
         runs: dict[str, list[dict]] = {e: [] for e in engines}
         checks: dict[str, dict] = {}
@@ -416,6 +436,7 @@ def main(argv: list[str] | None = None) -> int:
         result["profile"] = {}
         if args.before_root:
             before_env = dict(os.environ, PYTHONPATH=str(Path(args.before_root).resolve()))
+            precompile(before_env)
             result["profile"]["before"] = profile_geo(pts, gaz, before_env, "before")
         result["profile"][args.label] = profile_geo(pts, gaz, env, args.label)
         print(json.dumps(result["profile"], ensure_ascii=False, indent=1))

@@ -453,7 +453,10 @@ def check_lonlat(
     y = _as_float_1d(lat)
     if x.shape != y.shape:
         raise ValueError(f"lon and lat differ in length: {x.size} vs {y.size}")
-    row_nums = np.arange(1, x.size + 1) if rows is None else np.asarray(list(rows))
+    if rows is None:
+        row_nums = np.arange(1, x.size + 1)
+    else:
+        row_nums = np.asarray(rows) if isinstance(rows, np.ndarray) else np.asarray(list(rows))
     if row_nums.shape != x.shape:
         raise ValueError(f"rows has {row_nums.size} entries for {x.size} points")
     if region_bounds is not None:
@@ -471,9 +474,12 @@ def check_lonlat(
     area = tuple(region_bounds) if region_bounds is not None else CHINA_BBOX
     slack = float(max_km) if (region_bounds is not None and max_km is not None) else 0.0
     with np.errstate(invalid="ignore"):
-        near_given = _km_outside(x, y, area) <= slack
-        near_swapped = _km_outside(y, x, area) <= slack
-    swapped = ~not_finite & ~near_given & near_swapped
+        given_km = _km_outside(x, y, area)
+        near_given = given_km <= slack
+        # Only points not near as given can be swapped ones: usually none, so no second pass.
+        maybe = np.flatnonzero(~not_finite & ~near_given)
+        swapped = np.zeros(x.shape, dtype=bool)
+        swapped[maybe] = _km_outside(y[maybe], x[maybe], area) <= slack
 
     lon_range = ~bad_x & ((x < -180.0) | (x > 180.0))
     lat_range = ~bad_y & ((y < -90.0) | (y > 90.0))
@@ -482,9 +488,9 @@ def check_lonlat(
     far = np.zeros(x.shape, dtype=bool)
     dist = np.zeros(x.shape)
     if region_bounds is not None and max_km is not None:
+        dist = given_km
         with np.errstate(invalid="ignore"):
-            dist = _km_outside(x, y, area)
-        far = ~not_finite & ~swapped & ~out_of_range & (dist > float(max_km))
+            far = ~not_finite & ~swapped & ~out_of_range & (dist > float(max_km))
 
     problems: list[Problem] = []
     area_txt = f"lon {area[0]:g}–{area[2]:g}, lat {area[1]:g}–{area[3]:g}"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -525,3 +526,124 @@ def get_plan(ref: str | Path) -> Plan:
         known = ", ".join(f.stem for f in plan_files())
         raise InputError.single(str(ref), f"no such plan; expected a plan file or one of: {known}")
     return load_plan(candidate)
+
+
+# --------------------------------------------------------------------------------------------
+# Summaries: which plans a command needs, without validating every bundled plan each run
+
+
+@dataclass(frozen=True)
+class PlanSummary:
+    """What a command needs to know to pick plans: id, region and rule distances.
+
+    Attributes
+    ----------
+    path : Path
+        The plan file.
+    id : str
+        The plan id.
+    region : str
+        ``document.region``.
+    has_buffer_rules : bool
+        Whether any rule is a buffer rule (draws zones a query can hit).
+    max_distance_m : float
+        The largest ``distance_m`` of any rule (0 when none has one).
+    """
+
+    path: Path
+    id: str
+    region: str
+    has_buffer_rules: bool
+    max_distance_m: float
+
+
+def _summary_key(data: bytes) -> str:
+    """Key of a plan file's summary: its bytes, and what validating it depends on (this module,
+    the YAML loader, the region list, pydantic)."""
+    import hashlib
+
+    import pydantic
+
+    from . import _yaml
+
+    h = hashlib.sha256(b"plan-summary-1|" + pydantic.VERSION.encode())
+    for code in (Path(__file__), Path(_yaml.__file__), settings.data_dir() / "regions.yaml"):
+        h.update(hashlib.sha256(code.read_bytes()).digest())
+    h.update(hashlib.sha256(data).digest())
+    return h.hexdigest()
+
+
+def plan_summaries(paths: Iterable[str | Path] | None = None) -> list[PlanSummary]:
+    """Summaries of plan files (default: all bundled), as :func:`load_plans` would validate them.
+
+    A file is loaded and validated in full the first time its exact bytes are seen; its summary
+    is then kept in ``cache_dir()/plans/`` (keyed by the bytes, this module, the YAML loader and
+    ``regions.yaml``), so later runs read a few bytes instead of parsing every plan. A summary is
+    only ever written for a file that validated, so a changed or broken file is always loaded
+    in full and reported as :func:`load_plans` reports it.
+
+    Raises
+    ------
+    InputError
+        With the problems of every invalid file.
+    """
+
+    refs = [Path(p) for p in paths] if paths is not None else plan_files()
+    out, problems = [], []
+    for path in refs:
+        try:
+            key = _summary_key(path.read_bytes())
+        except OSError:
+            key = None  # get_plan below says what is wrong with the file
+        store = settings.cache_dir() / "plans" / f"{path.stem}-{key[:32]}.json" if key else None
+        known = _read_summary(store, key) if store else None
+        if known is not None:
+            out.append(PlanSummary(path, *known))
+            continue
+        try:
+            plan = get_plan(path)
+        except InputError as exc:
+            problems.extend(exc.problems)
+            continue
+        known = (
+            plan.id,
+            plan.document.region,
+            any(r.type == "buffer" for r in plan.rules),
+            float(max((r.distance_m or 0 for r in plan.rules), default=0)),
+        )
+        out.append(PlanSummary(path, *known))
+        if store is not None:
+            _write_summary(store, key, known)
+    if problems:
+        raise InputError(problems)
+    return out
+
+
+_SUMMARY_FIELDS = ("id", "region", "has_buffer_rules", "max_distance_m")
+
+
+def _read_summary(store: Path, key: str) -> tuple[str, str, bool, float] | None:
+    import json
+
+    try:
+        entry = json.loads(store.read_text(encoding="utf-8"))
+        if entry["key"] != key:
+            return None
+        plan_id, region, buffer, max_m = (entry[f] for f in _SUMMARY_FIELDS)
+        if not (isinstance(plan_id, str) and isinstance(region, str) and isinstance(buffer, bool)):
+            return None
+        return plan_id, region, buffer, float(max_m)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # no summary yet, or a damaged one: validate the file
+
+
+def _write_summary(store: Path, key: str, known: tuple[str, str, bool, float]) -> None:
+    import json
+
+    from ._io import write_text
+
+    entry = {"key": key, **dict(zip(_SUMMARY_FIELDS, known, strict=True))}
+    try:
+        write_text(store, json.dumps(entry, ensure_ascii=False))
+    except (OSError, InputError):
+        return  # a cache that cannot be written only costs the validation next time

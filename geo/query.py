@@ -210,7 +210,9 @@ def _phase_intervals(phase_dates: Sequence[Any]) -> tuple[NDArray[np.int64], NDA
 
 @lru_cache(maxsize=32)
 def _transformer(epsg: int) -> pyproj.Transformer:
-    return pyproj.Transformer.from_crs(4326, int(epsg), always_xy=True)
+    from ._proj import transformer
+
+    return transformer(4326, int(epsg))
 
 
 def _metres_per_degree(lat: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:

@@ -138,8 +138,8 @@ def _load_cached(level: str) -> dict[str, tuple[str, BaseGeometry]]:
         from ._io import write_text
 
         write_text(path, json.dumps(entries, ensure_ascii=False))
-    except OSError:
-        pass  # a read-only cache directory only costs the full read next time
+    except (OSError, InputError):
+        pass  # an unwritable cache folder only costs the full read next time
     return subset
 
 

@@ -24,6 +24,7 @@ import shapely
 from shapely import union_all
 from shapely.geometry.base import BaseGeometry
 
+from ._proj import to_crs
 from .layers import join, make_layer, split
 from .plan import Plan, Rule
 
@@ -263,7 +264,7 @@ def build_zones(
         targets = rule_places(plan, rule, places, pois, boundary)
         if not len(targets):
             continue
-        metric_geoms = targets.to_crs(epsg).geometry.values
+        metric_geoms = to_crs(targets.geometry, epsg).values
         if rule.metric == "network":
             if network is None:
                 raise ValueError(f"rule {rule.id} is measured along the network; pass network=")
@@ -312,7 +313,7 @@ def build_zones(
         geoms.extend(zone)
     if not frames:
         return make_layer([], geometry=[], extra=ZONE_COLUMNS)
-    wgs = gpd.GeoSeries(geoms, crs=epsg).to_crs(4326)
+    wgs = to_crs(gpd.GeoSeries(geoms, crs=epsg), 4326)
     layer = make_layer(pd.concat(frames, ignore_index=True), geometry=list(wgs), extra=ZONE_COLUMNS)
     return layer.sort_values(["rule_id", "place_id"], kind="stable").reset_index(drop=True)
 
@@ -324,7 +325,7 @@ def dissolve_zones(zones: gpd.GeoDataFrame, epsg: int) -> gpd.GeoDataFrame:
     recs, geoms = [], []
     for rule_id, grp in zones.groupby("rule_id", sort=True):
         first = grp.iloc[0]
-        geoms.append(union_all(list(grp.to_crs(epsg).geometry)))
+        geoms.append(union_all(list(to_crs(grp.geometry, epsg))))
         rec = {c: first[c] for c in zones.columns if c != "geometry"}
         rec.update(
             id=f"{first['plan_id']}.{rule_id}",
@@ -338,7 +339,7 @@ def dissolve_zones(zones: gpd.GeoDataFrame, epsg: int) -> gpd.GeoDataFrame:
             n_places=len(grp),
         )
         recs.append(rec)
-    wgs = gpd.GeoSeries(geoms, crs=epsg).to_crs(4326)
+    wgs = to_crs(gpd.GeoSeries(geoms, crs=epsg), 4326)
     return make_layer(recs, geometry=list(wgs), extra=[*ZONE_COLUMNS, "n_places"])
 
 
@@ -377,8 +378,8 @@ def outside_region(
     if not rules_of:
         return pd.DataFrame(columns=cols)
     out = own[own["source_ref"].astype(str).isin(rules_of)].drop_duplicates("source_ref")
-    edge = gpd.GeoSeries([boundary.boundary], crs="EPSG:4326").to_crs(epsg).iloc[0]
-    dist = out.geometry.to_crs(epsg).distance(edge)
+    edge = to_crs(gpd.GeoSeries([boundary.boundary], crs="EPSG:4326"), epsg).iloc[0]
+    dist = to_crs(out.geometry, epsg).distance(edge)
     where = f"the region {region_name}" if region_name else "the plan's region"
     recs = [
         {

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
@@ -20,7 +21,9 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from ..build import PlanData
-    from ..plan import Plan
+    from ..plan import Plan, PlanSummary
+
+    P = TypeVar("P", Plan, PlanSummary)
 
 #: Rows an XLSX sheet holds below its header.
 XLSX_MAX_ROWS = 1_048_575
@@ -213,6 +216,14 @@ def _default_buffer_plans() -> list[Plan]:
     return [p for p in load_plans() if any(r.type == "buffer" for r in p.rules)]
 
 
+def _buffer_plan_summaries() -> list[PlanSummary]:
+    """The bundled plans with a buffer rule, as summaries: only the plans near the points are
+    then loaded in full (each bundled plan is still validated whenever its file changes)."""
+    from ..plan import plan_summaries
+
+    return [s for s in plan_summaries() if s.has_buffer_rules]
+
+
 # --------------------------------------------------------------------------------------------
 # geo query
 # --------------------------------------------------------------------------------------------
@@ -284,6 +295,7 @@ def query_cmd(
     from ..crs import _norm_crs
     from ..query import query_plan, read_point_table
 
+    _release_arrow_memory()
     if engine is Engine.dask:  # partitioned GeoParquet points on Dask (geo/cli/tracks.py)
         return query_on_dask(points, out_file, plan, date, osm, gazetteer, scheduler)
     try:
@@ -301,7 +313,7 @@ def query_cmd(
                 raise InputError.single(str(points), "no usable points in the file")
             t_build = bar.add_task("building zones", total=None)
             bounds = (lon.min(), lat.min(), lon.max(), lat.max())
-            refs = plan or _plans_near(_default_buffer_plans(), bounds)
+            refs = plan or [s.path for s in _plans_near(_buffer_plan_summaries(), bounds)]
             datas = _build_plans(refs, osm or (), gazetteer or (), zones_only=True)
             bar.update(t_build, completed=1, total=1)
             t_query = bar.add_task("querying", total=len(table))
@@ -337,12 +349,24 @@ def query_cmd(
     )
 
 
-def _plans_near(plans: Sequence[Plan], bounds: Sequence[float]) -> list[Plan]:
-    """The plans whose region lies within reach of the points' box.
+def _release_arrow_memory() -> None:
+    """Let Arrow hand freed memory back to the system (unless ARROW_DEFAULT_MEMORY_POOL says
+    otherwise): its default allocator keeps freed pages for reuse, tens of MB after reading and
+    answering 200k points, which a command that runs once never reuses."""
+    if os.environ.get("ARROW_DEFAULT_MEMORY_POOL"):
+        return
+    import pyarrow as pa
+
+    pa.set_memory_pool(pa.system_memory_pool())
+
+
+def _plans_near(plans: Sequence[P], bounds: Sequence[float]) -> list[P]:
+    """The plans (or plan summaries) whose region lies within reach of the points' box.
 
     Reach: the gazetteer's screening distance (places more than 50 km outside a region are
     refused) plus the plan's largest rule distance, so no zone a plan could draw is left out.
     """
+    from ..plan import PlanSummary
     from ..regions import get_region
     from ..resolve.gazetteer import DEFAULT_MAX_KM
 
@@ -351,8 +375,12 @@ def _plans_near(plans: Sequence[Plan], bounds: Sequence[float]) -> list[Plan]:
     px0, py0, px1, py1 = (float(v) for v in bounds)
     near = []
     for p in plans:
-        rx0, ry0, rx1, ry1 = get_region(p.document.region).boundary.bounds
-        reach_m = DEFAULT_MAX_KM * 1000 + max((r.distance_m or 0 for r in p.rules), default=0)
+        if isinstance(p, PlanSummary):
+            region, max_m = p.region, p.max_distance_m
+        else:
+            region, max_m = p.document.region, max((r.distance_m or 0 for r in p.rules), default=0)
+        rx0, ry0, rx1, ry1 = get_region(region).boundary.bounds
+        reach_m = DEFAULT_MAX_KM * 1000 + max_m
         dlat = reach_m / 110_000  # a degree of latitude is ≥ 110.5 km
         dlon = reach_m / (110_000 * math.cos(math.radians(min(max(abs(ry0), abs(ry1)) + dlat, 89))))
         if px0 <= rx1 + dlon and rx0 - dlon <= px1 and py0 <= ry1 + dlat and ry0 - dlat <= py1:

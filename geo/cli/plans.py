@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from ..errors import InputError
 from ._common import _fail_input, app, err, out
@@ -34,6 +33,8 @@ def plans_cmd(
             plans = [p for p in plans if p.in_force(day)]
     except InputError as exc:
         _fail_input(exc)
+    from rich.table import Table
+
     title = f"Bundled plans in force on {date}" if date else "Bundled plans"
     table = Table(title=title, show_lines=False)
     for col in ("id", "文号", "issuer", "date", "span", "phases", "places", "rules", "tasks"):

@@ -50,7 +50,6 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from charset_normalizer import from_bytes
 from numpy.typing import NDArray
 from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
@@ -284,6 +283,8 @@ def _looks_like_text(text: str) -> bool:
 
 def _detector_candidates(data: bytes) -> list[tuple[str, float]]:
     """charset-normalizer's candidate encodings with their chaos scores, best first."""
+    from charset_normalizer import from_bytes  # only files that are not UTF-8 get here
+
     return sorted(((m.encoding, float(m.chaos)) for m in from_bytes(data)), key=lambda t: t[1])
 
 
@@ -602,6 +603,8 @@ def csv_frame(text: str, source: str) -> tuple[list[str], pd.DataFrame, NDArray[
     return header, rows, (body + 1).astype(np.int64), widths[body].astype(np.int64)
 
 
+#: Files larger than this are parsed by Arrow on several threads.
+_THREADED_CSV_BYTES = 32 << 20
 # Lines with at most this many bytes besides delimiters may be blank: checked one by one.
 _SHORT_LINE = 8
 
@@ -636,7 +639,9 @@ def _arrow_csv(
     try:
         table = pacsv.read_csv(
             io.BytesIO(data),
-            read_options=pacsv.ReadOptions(column_names=names),
+            # Arrow's worker threads only pay off on big files: each starts its own malloc arena
+            # (MBs of RSS kept) and the hand-off costs CPU that a few MB do not win back.
+            read_options=pacsv.ReadOptions(column_names=names, use_threads=len(data) > _THREADED_CSV_BYTES),
             parse_options=pacsv.ParseOptions(
                 delimiter=delimiter, quote_char=False, newlines_in_values=False, ignore_empty_lines=True
             ),

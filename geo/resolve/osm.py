@@ -43,7 +43,6 @@ from xml.sax import SAXException
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import requests  # osmnx's HTTP client: its proxy rules are the ones that apply
 import shapely
 from shapely.geometry import LineString, Polygon
 
@@ -581,7 +580,9 @@ def read_osm(path: str | os.PathLike[str]) -> OsmData:
     path : str or path-like
         An OSM XML file (``.osm``), compressed (``.osm.bz2``, ``.osm.gz``; osmnx picks the
         decompressor from the last suffix), or a ``.osm.pbf`` (converted once with pyosmium to
-        XML under ``cache_dir()/pbf/``, keyed by the file's path, size and mtime).
+        XML under ``cache_dir()/pbf/``, keyed by the file's path, size and mtime). What a file
+        parses to is kept in ``cache_dir()/osm/`` (see :mod:`geo.resolve.osm_cache`): the same
+        bytes are parsed once per machine, and a warm read imports neither osmnx nor matplotlib.
 
     Returns
     -------
@@ -599,14 +600,46 @@ def read_osm(path: str | os.PathLike[str]) -> OsmData:
     if not p.is_file():
         raise InputError.single(display, "no such file" if not p.exists() else "not a file")
     fmt = _format_of(p, display)
+    if fmt != "pbf":
+        _sniff_xml(p, fmt, display)
+    streets, pois = _parsed_layers(p, fmt, display)
+    label = _source_label(p.name, [*streets["source"], *pois["source"]])
+    return OsmData(streets=streets, pois=pois, path=p, source_label=label)
+
+
+def _parsed_layers(p: Path, fmt: str, display: str) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """Streets and pois of an extract: from the parse cache (:mod:`geo.resolve.osm_cache`) when
+    it holds this file's bytes, else parsed with osmnx and stored there.
+
+    A parse that warned (bad nodes dropped, unknown kinds skipped) is not stored, so the
+    warning, which names the file, is given on every read.
+    """
+    from . import osm_cache
+
+    try:
+        key = osm_cache.cache_key(p, fmt)
+    except OSError as e:
+        raise InputError.single(display, _decompress_problem(fmt, e)) from None
+    store = osm_cache.cache_path(p, key)
+    cached = osm_cache.read_layers(store, key)
+    if cached is not None and set(cached) == {"streets", "pois"}:
+        streets, pois = cached["streets"], cached["pois"]
+        return (
+            streets if len(streets) else _empty(STREET_COLUMNS),
+            pois if len(pois) else _empty(POI_COLUMNS),
+        )
     if fmt == "pbf":
         xml_path, xml_fmt = _pbf_to_xml(p, display), "xml"
     else:
-        _sniff_xml(p, fmt, display)
         xml_path, xml_fmt = p, fmt
-    streets, pois = _split_features(_features_from_xml(xml_path, xml_fmt, display))
-    label = _source_label(p.name, [*streets["source"], *pois["source"]])
-    return OsmData(streets=streets, pois=pois, path=p, source_label=label)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        streets, pois = _split_features(_features_from_xml(xml_path, xml_fmt, display))
+    for w in caught:  # given on as if never caught
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, source=w.source)
+    if not any(issubclass(w.category, UserWarning) for w in caught):
+        osm_cache.write_layers(store, key, {"streets": streets, "pois": pois})
+    return streets, pois
 
 
 # --------------------------------------------------------------------------------------------
@@ -685,6 +718,8 @@ def _slug(region: str) -> str:
 
 def _endpoint(url: str) -> tuple[str, int, str]:
     """Host and port a request to ``url`` first connects to (its proxy, if one is set)."""
+    import requests  # osmnx's HTTP client: its proxy rules are the ones that apply
+
     proxies = requests.utils.get_environ_proxies(url)
     proxy = requests.utils.select_proxy(url, proxies)
     target = urlsplit(proxy if proxy else url)
@@ -824,6 +859,7 @@ def fetch(
     root = Path(cache_dir) if cache_dir is not None else settings.cache_dir()
     out_dir = root / "fetch" / _slug(region)
     ox = _osmnx()
+    import requests
     from osmnx._errors import InsufficientResponseError, ResponseStatusCodeError
 
     tags: dict[str, bool | str | list[str]] = {**POI_TAGS, "highway": True}

@@ -19,6 +19,7 @@ import pandas as pd
 import shapely
 from shapely.geometry.base import BaseGeometry
 
+from .._proj import to_crs
 from ..errors import GeoError
 from ..layers import join, make_layer
 from . import locate
@@ -72,7 +73,7 @@ class Sources:
 
 
 def _to_metric(gdf: gpd.GeoDataFrame, epsg: int) -> gpd.GeoSeries:
-    return gdf.geometry.to_crs(epsg)
+    return to_crs(gdf.geometry, epsg)
 
 
 def _osm_candidates(data, epsg: int) -> list[Candidate]:
@@ -529,7 +530,7 @@ def _finish(recs, geoms, missing, sources: Sources) -> tuple[gpd.GeoDataFrame, p
     metric = gpd.GeoSeries(geoms, crs=sources.epsg)
     layer = make_layer(
         recs,
-        geometry=list(metric.to_crs(4326)) if len(geoms) else [],
+        geometry=list(to_crs(metric, 4326)) if len(geoms) else [],
         extra=["relation", "tags", "note", "radius_m"],
     )
     report = pd.DataFrame(missing, columns=UNRESOLVED_COLUMNS)
