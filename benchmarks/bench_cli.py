@@ -29,6 +29,7 @@ Usage::
     python benchmarks/bench_cli.py                         # 200k and 1M points → benchmarks/results-cli.json
     python benchmarks/bench_cli.py --sizes 20000 --rounds 1 --out /tmp/r.json
     python benchmarks/bench_cli.py --geo-root /tmp/geo-main --label before   # another checkout
+    python benchmarks/bench_cli.py --before-root /tmp/geo-main   # before and after in one run
 """
 
 from __future__ import annotations
@@ -181,7 +182,7 @@ def hit_checksum(engine: str, out_csv: Path) -> dict:
     import numpy as np
     import pandas as pd
 
-    if engine == "geo":
+    if engine in ("geo", "geo_before"):
         t = pd.read_csv(out_csv, encoding="utf-8-sig", usecols=["id", "rule_id", "place_id"], dtype=str)
         t = t[(t["rule_id"] == RULE) & t["place_id"].str.startswith("gaz.csv:", na=False)]
         pid = t["id"].astype(np.int64).to_numpy()
@@ -210,7 +211,7 @@ def _cpu_busy_s() -> float | None:
 
 
 def command(engine: str, pts: Path, gaz: Path, out: Path, python: str) -> list[str]:
-    if engine == "geo":
+    if engine in ("geo", "geo_before"):
         return [
             python, "-m", "geo", "query", str(pts), "--gazetteer", str(gaz), "--date", DATE, "--out", str(out)
         ]  # fmt: skip
@@ -222,26 +223,31 @@ def run_case(engine: str, pts: Path, gaz: Path, out: Path, python: str, env: dic
     load average and the CPU other processes took meanwhile."""
     if out.exists():
         out.unlink()
+    rec = measure(command(engine, pts, gaz, out, python), env, out.with_suffix(".stderr"), engine)
+    rec["out_mb"] = round(out.stat().st_size / 1e6, 1)
+    return rec
+
+
+def measure(cmd: list[str], env: dict, stderr_file: Path, what: str) -> dict:
+    """One fresh process: wall, CPU (user + sys) and peak RSS of the child, load meanwhile."""
     load_before = os.getloadavg()
     busy0 = _cpu_busy_s()
     t0 = time.perf_counter()
-    with open(os.devnull, "w") as devnull, open(out.with_suffix(".stderr"), "w") as errf:
-        cmd = command(engine, pts, gaz, out, python)
+    with open(os.devnull, "w") as devnull, open(stderr_file, "w") as errf:
         # cwd outside the checkout: `python -m geo` must find geo through PYTHONPATH/the install.
         proc = subprocess.Popen(cmd, env=env, cwd=DATA, stdout=devnull, stderr=errf)  # noqa: S603
         _, status, ru = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - t0
     busy1 = _cpu_busy_s()
     proc.returncode = os.waitstatus_to_exitcode(status)
-    stderr = out.with_suffix(".stderr").read_text(encoding="utf-8", errors="replace")
+    stderr = stderr_file.read_text(encoding="utf-8", errors="replace")
     if proc.returncode:
-        raise RuntimeError(f"{engine} failed ({proc.returncode}): {stderr[-2000:]}")
+        raise RuntimeError(f"{what} failed ({proc.returncode}): {stderr[-2000:]}")
     cpu = ru.ru_utime + ru.ru_stime
     rec = {
         "wall_s": round(wall, 3),
         "cpu_s": round(cpu, 2),
         "peak_rss_mb": round(ru.ru_maxrss / 1024, 1),
-        "out_mb": round(out.stat().st_size / 1e6, 1),
         "stderr_lines": len(stderr.splitlines()),
         "loadavg_before": [round(v, 2) for v in load_before],
     }
@@ -249,6 +255,62 @@ def run_case(engine: str, pts: Path, gaz: Path, out: Path, python: str, env: dic
         # CPU the rest of the machine used meanwhile (cores), this case's own CPU taken out.
         rec["other_load_cores"] = round(max(busy1 - busy0 - cpu, 0.0) / wall, 2)
     return rec
+
+
+# --------------------------------------------------------------------------------------------
+# The fixed setup: a 2-point query against the geopandas import
+# --------------------------------------------------------------------------------------------
+
+SETUP_POINTS = "id,lon,lat\n1,113.80,34.03\n2,113.85,34.05\n"
+
+
+def setup_case(envs: dict[str, dict], rounds: int) -> dict:
+    """What ``geo`` costs before it has any points to answer: a 2-point ``geo query`` (warm
+    caches) per checkout in ``envs``, and ``python -c "import geopandas"``, which every
+    geopandas script pays; fresh processes, round-robin. ``beyond_geopandas_cpu_s`` is the
+    difference of the medians."""
+    import statistics
+
+    pts = DATA / "setup-2pts.csv"
+    pts.write_text(SETUP_POINTS, encoding="utf-8")
+    cases: dict[str, tuple[list[str], dict]] = {
+        name: (
+            [
+                sys.executable,
+                "-m",
+                "geo",
+                "query",
+                str(pts),
+                "--date",
+                DATE,
+                "--out",
+                str(DATA / f"setup-{name}.csv"),
+            ],
+            env,
+        )
+        for name, env in envs.items()
+    }
+    cases["import geopandas"] = ([sys.executable, "-c", "import geopandas"], envs["geo"])
+    for name, (cmd, env) in cases.items():  # warm-up: caches and page cache, not recorded
+        measure(cmd, env, DATA / "setup.stderr", name)
+    runs: dict[str, list[dict]] = {name: [] for name in cases}
+    for _ in range(rounds):
+        for name, (cmd, env) in cases.items():
+            runs[name].append(measure(cmd, env, DATA / "setup.stderr", name))
+    med = {name: statistics.median(r["cpu_s"] for r in rs) for name, rs in runs.items()}
+    return {
+        "what": "2-point geo query (warm caches) vs python -c 'import geopandas', fresh processes",
+        "engines": {
+            name: {
+                "cpu_s": _stats(rs, "cpu_s"),
+                "wall_s": _stats(rs, "wall_s"),
+                "peak_rss_mb": _stats(rs, "peak_rss_mb"),
+                "runs": rs,
+            }
+            for name, rs in runs.items()
+        },
+        "beyond_geopandas_cpu_s": {name: round(med[name] - med["import geopandas"], 2) for name in envs},
+    }
 
 
 # --------------------------------------------------------------------------------------------
@@ -363,7 +425,13 @@ def main(argv: list[str] | None = None) -> int:
         help="also profile one geo run on N points (cProfile, -X importtime), before (--before-root) "
         "and after",
     )
-    ap.add_argument("--before-root", default=None, help="checkout of the code before the change")
+    ap.add_argument(
+        "--before-root",
+        default=None,
+        help="checkout of the code before the change: adds the engine geo_before to every case "
+        "(round-robin with the others) and to the setup runs",
+    )
+    ap.add_argument("--setup-rounds", type=int, default=5, help="runs of the 2-point setup case (0: none)")
     ap.add_argument("--run", nargs=4, metavar=("ENGINE", "PTS", "GAZ", "OUT"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.run:
@@ -387,6 +455,12 @@ def main(argv: list[str] | None = None) -> int:
         text=True,
     ).stdout.strip()
     precompiled = precompile(env)
+    envs = {"geo": env}
+    if args.before_root:
+        envs["geo_before"] = dict(os.environ, PYTHONPATH=str(Path(args.before_root).resolve()))
+        precompile(envs["geo_before"])
+        if "geo_before" not in engines:
+            engines.insert(1, "geo_before")
     info = machine_info()
     result: dict = {
         "what": "geo query CLI end to end vs a plain geopandas script and DuckDB spatial",
@@ -405,13 +479,14 @@ def main(argv: list[str] | None = None) -> int:
         pts, gaz = make_data(n)
         # Warm-up (page cache; geo's caches of region polygons, parsed OSM extracts, plan
         # summaries and PROJ pipelines); not recorded.
-        run_case("geo", pts, gaz, DATA / f"warm-{args.label}.csv", sys.executable, env)
+        for e in envs:
+            run_case(e, pts, gaz, DATA / f"warm-{args.label}-{e}.csv", sys.executable, envs[e])
         runs: dict[str, list[dict]] = {e: [] for e in engines}
         checks: dict[str, dict] = {}
         for r in range(args.rounds):
             for e in engines:
                 out = DATA / f"res-{args.label}-{e}-{n}.csv"
-                rec = run_case(e, pts, gaz, out, sys.executable, env)
+                rec = run_case(e, pts, gaz, out, sys.executable, envs.get(e, env))
                 runs[e].append(rec)
                 print(f"{n:>8} {e:<10} round {r + 1}: {rec}", flush=True)
                 if r == 0:
@@ -424,20 +499,26 @@ def main(argv: list[str] | None = None) -> int:
             "school_hits": checks,
             "checksums_agree": agree,
             "engines": {
-                e: {"wall_s": _stats(rs, "wall_s"), "peak_rss_mb": _stats(rs, "peak_rss_mb"), "runs": rs}
+                e: {
+                    "wall_s": _stats(rs, "wall_s"),
+                    "cpu_s": _stats(rs, "cpu_s"),
+                    "peak_rss_mb": _stats(rs, "peak_rss_mb"),
+                    "runs": rs,
+                }
                 for e, rs in runs.items()
             },
         }
         result["cases"].append(case)
         if not agree:
             print(f"checksums differ: {sums}", file=sys.stderr)
+    if args.setup_rounds:
+        result["setup"] = setup_case(envs, args.setup_rounds)
+        print(json.dumps(result["setup"]["beyond_geopandas_cpu_s"]), flush=True)
     if args.profile:
         pts, gaz = make_data(args.profile)
         result["profile"] = {}
         if args.before_root:
-            before_env = dict(os.environ, PYTHONPATH=str(Path(args.before_root).resolve()))
-            precompile(before_env)
-            result["profile"]["before"] = profile_geo(pts, gaz, before_env, "before")
+            result["profile"]["before"] = profile_geo(pts, gaz, envs["geo_before"], "before")
         result["profile"][args.label] = profile_geo(pts, gaz, env, args.label)
         print(json.dumps(result["profile"], ensure_ascii=False, indent=1))
     result["loadavg_at_end"] = [round(v, 2) for v in os.getloadavg()]
