@@ -281,7 +281,7 @@ def _write_all(
     ``cases`` (a ledger), each interactive map carries the 问题台账 layer judged at ``as_of``;
     with ``tracks`` (a ``geo tracks --segments`` GeoPackage), the passes layer."""
     from .._io import write_text
-    from ..publish.files import write_coverage, write_layers, write_unresolved
+    from ..publish.files import layer_frames, write_coverage, write_layers, write_unresolved
     from ..publish.static import render_static_files
 
     summaries = []
@@ -297,9 +297,10 @@ def _write_all(
         step(f"静态图 {pid}（PNG、PDF）")
         render_static_files(data, [folder / "map.png", folder / "map.pdf"], basemap=bm)
         step(f"GeoPackage {pid}")
-        write_layers(data, folder / "layers.gpkg")
+        frames = layer_frames(data)  # once for the GeoPackage and the exports
+        write_layers(data, folder / "layers.gpkg", frames=frames)
         step(f"导出 {pid}")
-        write_layers(data, folder / "export", formats=EXPORT_FORMATS)
+        write_layers(data, folder / "export", formats=EXPORT_FORMATS, frames=frames)
         step(f"未定位清单与责任单位表 {pid}")
         write_unresolved(data, folder / "unresolved.csv")
         write_coverage(data, folder / "coverage.csv")
