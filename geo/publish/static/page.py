@@ -374,23 +374,56 @@ def render_static(
     return render_static_files(data, [path], layers=layers, basemap=basemap, dpi=dpi)[0]
 
 
-def _save_png(fig: Figure, path: Path, dpi: int, title: str, description: str) -> None:
-    """The page as an RGB PNG: one Agg render, encoded by Pillow (no alpha channel, which the
-    white page does not need, and a faster zlib level), with title and dpi, no software stamp."""
+def _png_image(fig: Figure, dpi: int):
+    """The page rendered by Agg at ``dpi``, as an RGB Pillow image (a copy: the figure may be
+    drawn again, e.g. into the PDF, while the image is encoded)."""
     from PIL import Image
-    from PIL.PngImagePlugin import PngInfo
 
     if dpi != fig.dpi:
         fig.set_dpi(dpi)
     fig.canvas.draw()
-    buf = fig.canvas.buffer_rgba()
     w, h = fig.canvas.get_width_height(physical=True)
-    image = Image.frombuffer("RGBA", (w, h), buf, "raw", "RGBA", 0, 1).convert("RGB")
+    # RGBX unpacking drops the alpha channel while copying, the same pixels as RGBA → RGB
+    return Image.frombytes("RGB", (w, h), fig.canvas.buffer_rgba(), "raw", "RGBX")
+
+
+def _write_png(image, path: Path, dpi: int, title: str, description: str) -> None:
+    """An RGB PNG (no alpha channel, which the white page does not need, and a faster zlib
+    level), with title and dpi, no software stamp, atomically."""
+    from PIL.PngImagePlugin import PngInfo
+
     info = PngInfo()
     info.add_text("Title", title)
     info.add_text("Description", description)
     with atomic_path(path) as tmp:
         image.save(tmp, format="png", pnginfo=info, dpi=(dpi, dpi), compress_level=PNG_COMPRESS_LEVEL)
+
+
+class _Background:
+    """Run one call in a thread (in the caller's context, so staged writes stay staged);
+    :meth:`join` waits and re-raises its error. Pillow's PNG encoder releases the GIL, so the
+    encoding runs beside the PDF drawing on a second core; the bytes are the same."""
+
+    def __init__(self, fn, *args) -> None:
+        import contextvars
+        import threading
+
+        self.error: BaseException | None = None
+        ctx = contextvars.copy_context()
+
+        def run() -> None:
+            try:
+                ctx.run(fn, *args)
+            except BaseException as exc:  # handed to join()
+                self.error = exc
+
+        self.thread = threading.Thread(target=run, name="png-encoder", daemon=True)
+        self.thread.start()
+
+    def join(self) -> None:
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
 
 
 def render_static_files(
@@ -412,19 +445,29 @@ def render_static_files(
     fig = build_figure(data, layers=layers, basemap=basemap)
     doc = data.plan.document
     rc = {"pdf.fonttype": 3, "font.family": [FONT_NAME, FALLBACK_FAMILY]}
-    for path in targets:
-        if path.suffix.lower() == ".png":
-            with matplotlib.rc_context(rc):
-                _save_png(fig, path, dpi, doc.title, doc.doc_phrase)
-            continue
-        meta = {
-            "Title": doc.title,
-            "Subject": doc.doc_phrase,
-            "Creator": "chengguan-geo",
-            "Producer": None,
-            "CreationDate": None,
-            "ModDate": None,
-        }
-        with matplotlib.rc_context(rc), atomic_path(path) as tmp:
-            fig.savefig(tmp, format="pdf", dpi=dpi, metadata=meta, facecolor="white")
+    pending: list[_Background] = []
+    try:
+        for path in targets:
+            if path.suffix.lower() == ".png":
+                with matplotlib.rc_context(rc):
+                    image = _png_image(fig, dpi)
+                args = (image, path, dpi, doc.title, doc.doc_phrase)
+                if len(targets) > 1:  # encode while the other format is drawn
+                    pending.append(_Background(_write_png, *args))
+                else:
+                    _write_png(*args)
+                continue
+            meta = {
+                "Title": doc.title,
+                "Subject": doc.doc_phrase,
+                "Creator": "chengguan-geo",
+                "Producer": None,
+                "CreationDate": None,
+                "ModDate": None,
+            }
+            with matplotlib.rc_context(rc), atomic_path(path) as tmp:
+                fig.savefig(tmp, format="pdf", dpi=dpi, metadata=meta, facecolor="white")
+    finally:
+        for job in pending:
+            job.join()
     return targets
