@@ -270,7 +270,10 @@ def write_gpkg(
     from .qgis import write_layer_styles
 
     stamp = f"{date.isoformat()}T00:00:00.000Z"
-    with gdal_options(OGR_CURRENT_DATE=stamp), atomic_path(path, suffix=".gpkg") as tmp:
+    # no fsync per SQLite commit (dozens per file): the file is a temporary one, renamed into
+    # place when complete, as every other file here; the contents are the same
+    options = {"OGR_CURRENT_DATE": stamp, "OGR_SQLITE_SYNCHRONOUS": "OFF"}
+    with gdal_options(**options), atomic_path(path, suffix=".gpkg") as tmp:
         for i, (name, df) in enumerate(frames.items()):
             title = LAYER_TITLES.get(name, name)
             _write_ogr(df, tmp, name, "GPKG", append=i > 0, layer_options={"IDENTIFIER": title})
