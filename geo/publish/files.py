@@ -366,7 +366,7 @@ def write_shapefiles(frames: dict[str, gpd.GeoDataFrame], folder: str | Path) ->
                     values = [_cut_utf8(v) if isinstance(v, str) else v for v in out[c]]
                     if any(a is not b for a, b in zip(values, out[c], strict=True)):
                         cut.append(f"{name}.{c}")
-                    out[c] = values
+                        out[c] = values
             fam = [_family(g) for g in out.geometry]
             for key, _ in _FAMILIES:
                 part = out[[f == key for f in fam]]
@@ -667,7 +667,7 @@ def _write_safe_xlsx(
     wb.properties.creator = "chengguan-geo"
     wb.properties.title = title or None
     buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as archive:
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as archive:  # compressed once, below
         ExcelWriter(wb, archive).save()
     return write_bytes(path, _normalise_zip(buf.getvalue(), when))
 
