@@ -257,3 +257,25 @@ def test_labels_keep_off_each_other_and_the_furniture(datas, pid):
     for i, a in enumerate(labels):
         assert not any(a.overlaps(b) for b in furniture), a
         assert not any(a.overlaps(b) for b in labels[i + 1 :]), a
+
+
+def test_png_and_pdf_of_one_drawing_equal_the_files_made_one_at_a_time(datas, rendered, tmp_path):
+    # render_static_files encodes the PNG in a second thread while the PDF is drawn
+    png, pdf = rendered
+    both = static.render_static_files(datas["001"], [tmp_path / "map.png", tmp_path / "map.pdf"])
+    assert [_sha(p) for p in both] == [_sha(png), _sha(pdf)]
+
+
+def test_png_error_in_the_encoding_thread_reaches_the_caller_and_leaves_nothing(datas, tmp_path, monkeypatch):
+    from geo import _io
+    from geo.publish.static import page
+
+    def disk_full(image, path, *a):
+        with _io.atomic_path(path) as tmp:
+            tmp.write_bytes(b"half a png")
+            raise InputError.single(str(path), "disk said no")
+
+    monkeypatch.setattr(page, "_write_png", disk_full)
+    with pytest.raises(InputError, match="disk said no"), _io.staged():
+        static.render_static_files(datas["002"], [tmp_path / "map.png", tmp_path / "map.pdf"])
+    assert not list(tmp_path.iterdir())  # neither file, no temporary file
