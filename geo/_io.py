@@ -320,7 +320,8 @@ def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
         s = out[col]
         if not (s.dtype == object or isinstance(s.dtype, (pd.StringDtype, pd.CategoricalDtype))):
             continue
-        if isinstance(s.dtype, pd.CategoricalDtype):
+        changed = isinstance(s.dtype, pd.CategoricalDtype)
+        if changed:
             s = s.astype(object)
         try:
             hit = s.str.startswith(FORMULA_STARTS, na=False)
@@ -329,7 +330,9 @@ def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
         hit = hit.fillna(False).astype(bool)
         if hit.any():
             s = s.astype(object).where(~hit, "'" + s.where(hit, ""))
-        out[col] = s
+            changed = True
+        if changed:  # assigning an unchanged column back would only cost a copy
+            out[col] = s
     out.columns = [neutralise_cell(c) for c in out.columns]
     return out
 

@@ -257,3 +257,43 @@ def test_labels_keep_off_each_other_and_the_furniture(datas, pid):
     for i, a in enumerate(labels):
         assert not any(a.overlaps(b) for b in furniture), a
         assert not any(a.overlaps(b) for b in labels[i + 1 :]), a
+
+
+def test_png_and_pdf_of_one_drawing_equal_the_files_made_one_at_a_time(datas, rendered, tmp_path):
+    # render_static_files encodes the PNG in a second thread while the PDF is drawn
+    png, pdf = rendered
+    both = static.render_static_files(datas["001"], [tmp_path / "map.png", tmp_path / "map.pdf"])
+    assert [_sha(p) for p in both] == [_sha(png), _sha(pdf)]
+
+
+def test_png_error_in_the_encoding_thread_reaches_the_caller_and_leaves_nothing(datas, tmp_path, monkeypatch):
+    from geo import _io
+    from geo.publish.static import page
+
+    def disk_full(rgb, size, path, *a):
+        with _io.atomic_path(path) as tmp:
+            tmp.write_bytes(b"half a png")
+            raise InputError.single(str(path), "disk said no")
+
+    monkeypatch.setattr(page, "_write_png", disk_full)
+    with pytest.raises(InputError, match="disk said no"), _io.staged():
+        static.render_static_files(datas["002"], [tmp_path / "map.png", tmp_path / "map.pdf"])
+    assert not list(tmp_path.iterdir())  # neither file, no temporary file
+
+
+def test_png_writer_keeps_every_pixel_and_the_metadata():
+    import io
+
+    from geo.publish.static.png import write_png
+
+    rgb = np.random.default_rng(7).integers(0, 256, (23, 37, 3), dtype=np.uint8)
+    buf = io.BytesIO()
+    write_png(buf, rgb.tobytes(), (37, 23), 300, {"Title": "城管图 示意", "Description": "plain"})
+    im = Image.open(io.BytesIO(buf.getvalue()))
+    im.load()  # decodes and checks every chunk's CRC
+    assert (im.mode, im.size) == ("RGB", (37, 23))
+    assert (np.asarray(im) == rgb).all()
+    assert im.info["dpi"] == pytest.approx((300, 300), abs=0.01)
+    assert (im.info["Title"], im.info["Description"]) == ("城管图 示意", "plain")
+    with pytest.raises(ValueError, match="bytes of RGB"):
+        write_png(io.BytesIO(), rgb.tobytes()[:-1], (37, 23), 300)

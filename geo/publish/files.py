@@ -179,22 +179,21 @@ def _flat_column(s: pd.Series) -> pd.Series:
 
 
 def _flatten(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    df = gdf.copy()
-    if df.crs is None:
-        df = df.set_crs(WGS84)
-    elif not df.crs.equals(WGS84):
-        df = df.to_crs(WGS84)
-    for col, dtype in STANDARD_COLUMNS.items():
-        if col not in df:
-            df[col] = pd.Series([pd.NA] * len(df), index=df.index, dtype=dtype)
-    geom = df.geometry.name
-    rest = [c for c in df.columns if c not in STANDARD_COLUMNS and c != geom]
-    df = df[[*STANDARD_COLUMNS, *rest, geom]]
-    for c in [*STANDARD_COLUMNS, *rest]:
-        df[c] = _flat_column(df[c])
-    if geom != "geometry":
-        df = df.rename_geometry("geometry")
-    return gpd.GeoDataFrame(df.reset_index(drop=True), geometry="geometry", crs=WGS84)
+    geom = gdf.geometry.name
+    geometry = gdf.geometry
+    if geometry.crs is None:
+        geometry = geometry.set_crs(WGS84)
+    elif not geometry.crs.equals(WGS84):
+        geometry = geometry.to_crs(WGS84)
+    n = len(gdf)
+    rest = [c for c in gdf.columns if c not in STANDARD_COLUMNS and c != geom]
+    # built column by column into one frame: far cheaper than assigning into a copy
+    cols = {
+        c: _flat_column(gdf[c] if c in gdf else pd.Series([pd.NA] * n, index=gdf.index, dtype=dtype))
+        for c, dtype in [*STANDARD_COLUMNS.items(), *((c, None) for c in rest)]
+    }
+    table = pd.DataFrame(cols, index=gdf.index).reset_index(drop=True)
+    return gpd.GeoDataFrame(table, geometry=gpd.GeoSeries(geometry.values, crs=WGS84), crs=WGS84)
 
 
 def _region_layer(data: PlanData) -> gpd.GeoDataFrame:
@@ -271,7 +270,10 @@ def write_gpkg(
     from .qgis import write_layer_styles
 
     stamp = f"{date.isoformat()}T00:00:00.000Z"
-    with gdal_options(OGR_CURRENT_DATE=stamp), atomic_path(path, suffix=".gpkg") as tmp:
+    # no fsync per SQLite commit (dozens per file): the file is a temporary one, renamed into
+    # place when complete, as every other file here; the contents are the same
+    options = {"OGR_CURRENT_DATE": stamp, "OGR_SQLITE_SYNCHRONOUS": "OFF"}
+    with gdal_options(**options), atomic_path(path, suffix=".gpkg") as tmp:
         for i, (name, df) in enumerate(frames.items()):
             title = LAYER_TITLES.get(name, name)
             _write_ogr(df, tmp, name, "GPKG", append=i > 0, layer_options={"IDENTIFIER": title})
@@ -364,7 +366,7 @@ def write_shapefiles(frames: dict[str, gpd.GeoDataFrame], folder: str | Path) ->
                     values = [_cut_utf8(v) if isinstance(v, str) else v for v in out[c]]
                     if any(a is not b for a, b in zip(values, out[c], strict=True)):
                         cut.append(f"{name}.{c}")
-                    out[c] = values
+                        out[c] = values
             fam = [_family(g) for g in out.geometry]
             for key, _ in _FAMILIES:
                 part = out[[f == key for f in fam]]
@@ -601,10 +603,15 @@ def _cell(v: Any) -> Any:
 
 def write_csv(table: pd.DataFrame, path: str | Path) -> Path:
     """A table as CSV, UTF-8 with BOM, ``\\r\\n`` line ends (what Excel expects), atomically."""
+    return _write_safe_csv(neutralise_formulas(table), path)
+
+
+def _write_safe_csv(table: pd.DataFrame, path: str | Path) -> Path:
+    """:func:`write_csv` of a table already through :func:`neutralise_formulas`."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\r\n")
-    w.writerow([neutralise_cell(c) for c in table.columns])
-    for row in neutralise_formulas(table).itertuples(index=False):
+    w.writerow(table.columns)
+    for row in table.itertuples(index=False):
         w.writerow(["" if _is_missing(v) else _plain(v) if isinstance(v, float) else v for v in row])
     return write_bytes(path, buf.getvalue().encode("utf-8-sig"))
 
@@ -625,6 +632,17 @@ def _normalise_zip(raw: bytes, when: dt.date) -> bytes:
 
 def write_xlsx(tables: dict[str, pd.DataFrame], path: str | Path, when: dt.date, title: str = "") -> Path:
     """Tables as one workbook, a sheet per layer (header row frozen), reproducibly and atomically."""
+    return _write_safe_xlsx(tables, {k: neutralise_formulas(t) for k, t in tables.items()}, path, when, title)
+
+
+def _write_safe_xlsx(
+    tables: dict[str, pd.DataFrame],
+    safe: dict[str, pd.DataFrame],
+    path: str | Path,
+    when: dt.date,
+    title: str = "",
+) -> Path:
+    """:func:`write_xlsx` given the tables also through :func:`neutralise_formulas` (``safe``)."""
     from openpyxl import Workbook
     from openpyxl.styles import Font
     from openpyxl.utils import get_column_letter
@@ -637,7 +655,7 @@ def write_xlsx(tables: dict[str, pd.DataFrame], path: str | Path, when: dt.date,
         ws.append([neutralise_cell(str(c)) for c in table.columns])
         for cell in ws[1]:
             cell.font = Font(bold=True)
-        for row in neutralise_formulas(table).itertuples(index=False):
+        for row in safe[name].itertuples(index=False):
             ws.append([_cell(v) for v in row])
         ws.freeze_panes = "A2"
         for i, col in enumerate(table.columns, start=1):
@@ -649,7 +667,7 @@ def write_xlsx(tables: dict[str, pd.DataFrame], path: str | Path, when: dt.date,
     wb.properties.creator = "chengguan-geo"
     wb.properties.title = title or None
     buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as archive:
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as archive:  # compressed once, below
         ExcelWriter(wb, archive).save()
     return write_bytes(path, _normalise_zip(buf.getvalue(), when))
 
@@ -670,6 +688,8 @@ def write_layers(
     data: PlanData,
     folder_or_path: str | Path,
     formats: Sequence[str] | str = FORMATS,
+    *,
+    frames: dict[str, gpd.GeoDataFrame] | None = None,
 ) -> list[Path]:
     """Write every layer of a plan in the given formats (see the module docstring for the layout).
 
@@ -681,6 +701,9 @@ def write_layers(
         ``.kml``, ``.xlsx``) picks the one format written.
     formats : sequence of str or comma-separated str
         Some of :data:`FORMATS` (folder targets only).
+    frames : dict, optional
+        ``layer_frames(data)``, when the caller already has them (one build writes the plan's
+        layers twice: ``layers.gpkg`` and ``export/``).
 
     Returns
     -------
@@ -710,7 +733,8 @@ def write_layers(
                 str(target), "a single file can be .gpkg, .kml or .xlsx; give a folder for other formats"
             )
         fmts = [suffix]
-    frames = layer_frames(data)
+    if frames is None:
+        frames = layer_frames(data)
     when = reproducible_date(data)
     doc = data.plan.document
     title = f"{doc.doc_phrase} {doc.title}"
@@ -718,6 +742,12 @@ def write_layers(
 
     def where(default: Path) -> Path:
         return target if suffix else default
+
+    tables: dict[str, pd.DataFrame] = {}
+    safe: dict[str, pd.DataFrame] = {}
+    if "csv" in fmts or "xlsx" in fmts:  # one attribute table per layer, shared by CSV and XLSX
+        tables = {name: attribute_table(df) for name, df in frames.items()}
+        safe = {name: neutralise_formulas(t) for name, t in tables.items()}
 
     for fmt in [f for f in FORMATS if f in fmts]:
         if fmt == "gpkg":
@@ -732,11 +762,10 @@ def write_layers(
                 write_kml(frames, where(target / "layers.kml"), title, _note(data), data.plan.rules)
             )
         elif fmt == "csv":
-            for name, df in frames.items():
-                written.append(write_csv(attribute_table(df), target / "csv" / f"{name}.csv"))
+            for name in frames:
+                written.append(_write_safe_csv(safe[name], target / "csv" / f"{name}.csv"))
         elif fmt == "xlsx":
-            tables = {name: attribute_table(df) for name, df in frames.items()}
-            written.append(write_xlsx(tables, where(target / "layers.xlsx"), when, title))
+            written.append(_write_safe_xlsx(tables, safe, where(target / "layers.xlsx"), when, title))
     return written
 
 

@@ -317,6 +317,7 @@ def write_layer_styles(
     stamp = f"{when.isoformat()}T00:00:00.000Z"
     con = sqlite3.connect(str(path), isolation_level=None)
     try:
+        con.execute("PRAGMA synchronous = OFF")  # a temporary file, renamed when complete
         # QGIS finds a layer's style by table and geometry column (GDAL names it "geom")
         geom_col = dict(con.execute("SELECT table_name, column_name FROM gpkg_geometry_columns"))
         rows = []

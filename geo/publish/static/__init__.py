@@ -20,6 +20,7 @@ The package is split by job:
 ``furniture``   title, scale bar, north arrow, 示意图 stamp, footer
 ``notes``       制图日期, sources, why a map is empty
 ``fonts``       the CJK font and glyph checks
+``png``         the PNG file (unfiltered rows, deflated; text and resolution chunks)
 =============== ===========================================================================
 
 Fonts

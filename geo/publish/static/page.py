@@ -26,6 +26,7 @@ from .fonts import FALLBACK_FAMILY, FONT_NAME, check_glyphs, font_path
 from .labels import place_labels
 from .legend import Entry, Legend, draw_legend
 from .notes import empty_notice
+from .png import write_png
 
 if TYPE_CHECKING:
     from ...build import PlanData
@@ -36,9 +37,6 @@ PAGE_SIZE_IN = (3508 / 300, 2480 / 300)  # 297 × 210 mm to 0.1 mm; whole pixels
 DPI = 300
 #: Layers :func:`render_static` can draw (``dissolved`` is accepted for ``zones``).
 STATIC_LAYERS = ("region", "zones", "spacing", "places", "kind_places", "labels")
-#: zlib level of the PNG: lossless either way; 3 writes a 300 dpi A4 page about twice as fast
-#: as matplotlib's default path for a few per cent more bytes.
-PNG_COMPRESS_LEVEL = 3
 #: Height (inches) of the locator map at the foot of the legend panel.
 LOCATOR_H = 1.75
 
@@ -374,23 +372,51 @@ def render_static(
     return render_static_files(data, [path], layers=layers, basemap=basemap, dpi=dpi)[0]
 
 
-def _save_png(fig: Figure, path: Path, dpi: int, title: str, description: str) -> None:
-    """The page as an RGB PNG: one Agg render, encoded by Pillow (no alpha channel, which the
-    white page does not need, and a faster zlib level), with title and dpi, no software stamp."""
+def _png_pixels(fig: Figure, dpi: int) -> tuple[bytes, tuple[int, int]]:
+    """The page rendered by Agg at ``dpi``: RGB bytes and (width, height) — a copy, so the
+    figure may be drawn again (into the PDF) while they are encoded."""
     from PIL import Image
-    from PIL.PngImagePlugin import PngInfo
 
     if dpi != fig.dpi:
         fig.set_dpi(dpi)
     fig.canvas.draw()
-    buf = fig.canvas.buffer_rgba()
-    w, h = fig.canvas.get_width_height(physical=True)
-    image = Image.frombuffer("RGBA", (w, h), buf, "raw", "RGBA", 0, 1).convert("RGB")
-    info = PngInfo()
-    info.add_text("Title", title)
-    info.add_text("Description", description)
-    with atomic_path(path) as tmp:
-        image.save(tmp, format="png", pnginfo=info, dpi=(dpi, dpi), compress_level=PNG_COMPRESS_LEVEL)
+    size = fig.canvas.get_width_height(physical=True)
+    # RGBX unpacking drops the alpha channel (the page is opaque white) in one copy
+    return Image.frombytes("RGB", size, fig.canvas.buffer_rgba(), "raw", "RGBX").tobytes(), size
+
+
+def _write_png(rgb: bytes, size: tuple[int, int], path: Path, dpi: int, title: str, description: str) -> None:
+    """An RGB PNG (no alpha channel) with title, description and dpi, no software stamp,
+    atomically (:mod:`.png`)."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        write_png(f, rgb, size, dpi, {"Title": title, "Description": description})
+
+
+class _Background:
+    """Run one call in a thread (in the caller's context, so staged writes stay staged);
+    :meth:`join` waits and re-raises its error. zlib releases the GIL, so the PNG's compression
+    runs beside the PDF drawing on a second core; the bytes are the same."""
+
+    def __init__(self, fn, *args) -> None:
+        import contextvars
+        import threading
+
+        self.error: BaseException | None = None
+        ctx = contextvars.copy_context()
+
+        def run() -> None:
+            try:
+                ctx.run(fn, *args)
+            except BaseException as exc:  # handed to join()
+                self.error = exc
+
+        self.thread = threading.Thread(target=run, name="png-encoder", daemon=True)
+        self.thread.start()
+
+    def join(self) -> None:
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
 
 
 def render_static_files(
@@ -412,19 +438,29 @@ def render_static_files(
     fig = build_figure(data, layers=layers, basemap=basemap)
     doc = data.plan.document
     rc = {"pdf.fonttype": 3, "font.family": [FONT_NAME, FALLBACK_FAMILY]}
-    for path in targets:
-        if path.suffix.lower() == ".png":
-            with matplotlib.rc_context(rc):
-                _save_png(fig, path, dpi, doc.title, doc.doc_phrase)
-            continue
-        meta = {
-            "Title": doc.title,
-            "Subject": doc.doc_phrase,
-            "Creator": "chengguan-geo",
-            "Producer": None,
-            "CreationDate": None,
-            "ModDate": None,
-        }
-        with matplotlib.rc_context(rc), atomic_path(path) as tmp:
-            fig.savefig(tmp, format="pdf", dpi=dpi, metadata=meta, facecolor="white")
+    pending: list[_Background] = []
+    try:
+        for path in targets:
+            if path.suffix.lower() == ".png":
+                with matplotlib.rc_context(rc):
+                    rgb, size = _png_pixels(fig, dpi)
+                args = (rgb, size, path, dpi, doc.title, doc.doc_phrase)
+                if len(targets) > 1:  # encode while the other format is drawn
+                    pending.append(_Background(_write_png, *args))
+                else:
+                    _write_png(*args)
+                continue
+            meta = {
+                "Title": doc.title,
+                "Subject": doc.doc_phrase,
+                "Creator": "chengguan-geo",
+                "Producer": None,
+                "CreationDate": None,
+                "ModDate": None,
+            }
+            with matplotlib.rc_context(rc), atomic_path(path) as tmp:
+                fig.savefig(tmp, format="pdf", dpi=dpi, metadata=meta, facecolor="white")
+    finally:
+        for job in pending:
+            job.join()
     return targets
