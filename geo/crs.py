@@ -89,7 +89,7 @@ _KM_PER_DEG_LON_EQUATOR = 111.320
 # --------------------------------------------------------------------------------------------
 
 
-def _norm_crs(crs: str) -> str:
+def norm_crs(crs: str) -> str:
     """Canonical name (``"wgs84"``, ``"gcj02"`` or ``"bd09"``) for a user-given system name."""
     key = str(crs).strip().lower().replace("_", "-")
     try:
@@ -283,7 +283,7 @@ def convert(
     lon, lat : numpy.ndarray of float64
         Coordinates in `dst`, broadcast shape of the inputs; scalar inputs give 0-d arrays.
     """
-    s, d = _norm_crs(src), _norm_crs(dst)
+    s, d = norm_crs(src), norm_crs(dst)
     x, y = _as_arrays(lon, lat)
     if s == d:
         return x, y

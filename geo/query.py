@@ -2,9 +2,9 @@
 
 GIS staff ask this of thousands to millions of points a day (complaint cases, vendor sightings,
 ad sites). :func:`query_points` answers it for points against zone layers built by
-:func:`geo.rules.build_zones`; :func:`query_plan` wires in a built plan; :func:`read_points`
-reads point files (CSV in UTF-8 or GBK, XLSX, GeoJSON, GeoPackage, GeoParquet) with row-numbered
-problems, the way :mod:`geo.resolve.gazetteer` reads gazetteers.
+:func:`geo.rules.build_zones`; :func:`query_plan` wires in a built plan. Point files are read by
+:func:`geo.tables.read_points` (CSV in UTF-8 or GBK, XLSX, GeoJSON, GeoPackage, GeoParquet, with
+row-numbered problems).
 
 How a point is tested (DESIGN.md, "Performance notes")
 ------------------------------------------------------
@@ -29,11 +29,9 @@ the zone's Gauss-Krüger CRS, for the hits only.
 from __future__ import annotations
 
 import datetime as dt
-import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
@@ -44,20 +42,18 @@ import shapely
 from numpy.typing import ArrayLike, NDArray
 from shapely.geometry.base import BaseGeometry
 
-from .crs import check_lonlat, local_crs, to_wgs84
-from .errors import InputError, Problem
+from .crs import local_crs
 from .layers import split
+from .tables import NO_DATE as _NO_DATE
+from .tables import parse_dates
 
 if TYPE_CHECKING:
     from .build import PlanData
 
 __all__ = [
-    "POINT_FORMATS",
     "ZONE_FIELDS",
     "query_plan",
     "query_points",
-    "read_point_table",
-    "read_points",
 ]
 
 #: Zone fields of every result row, in order (``zone_id`` is the zone's ``id``).
@@ -81,8 +77,6 @@ ZONE_FIELDS = [
 # Zone fields copied from the zone layer (the rest are computed).
 _COPIED = [f for f in ZONE_FIELDS if f not in ("zone_id", "dist_to_place_m")]
 
-#: File suffixes :func:`read_points` reads.
-POINT_FORMATS = (".csv", ".txt", ".xlsx", ".xlsm", ".geojson", ".json", ".gpkg", ".parquet", ".shp")
 
 # WGS84 ellipsoid, for metres per degree in the candidate filter (not for reported distances).
 _A = 6378137.0
@@ -97,8 +91,6 @@ _CELL_PER_RADIUS = 0.5
 _MAX_GRID_ENTRIES = 20_000_000
 # Grids up to this many cells get a dense cell → entries table (16 MB at most).
 _MAX_DENSE_CELLS = 4_000_000
-# "No date" for a point: no phase filtering.
-_NO_DATE = np.iinfo(np.int64).min
 _OPEN_END = np.iinfo(np.int64).max
 
 #: Default number of points processed at once (bounds memory; drives the progress callback).
@@ -117,58 +109,6 @@ def _day(value: Any) -> int:
     elif not isinstance(value, dt.date):
         value = dt.date.fromisoformat(str(value).strip())
     return (value - dt.date(1970, 1, 1)).days
-
-
-def parse_dates(values: ArrayLike) -> tuple[NDArray[np.int64], NDArray[np.bool_]]:
-    """Dates as day numbers, the way :func:`query_points` reads a date column.
-
-    Accepts ISO text (``2023-03-20``, ``2023-03-20T08:00``), ``2023/3/20``, ``2023.3.20``,
-    ``20230320``, dates, datetimes and Excel date cells.
-
-    Returns
-    -------
-    days : ndarray of int64
-        Days since 1970-01-01; blank values get a "no date" marker (no phase filtering).
-    bad : ndarray of bool
-        Values that are not blank and not a date.
-    """
-    s = pd.Series(np.asarray(values, dtype=object) if not isinstance(values, pd.Series) else values)
-    if pd.api.types.is_datetime64_any_dtype(s):
-        parsed = pd.to_datetime(s, errors="coerce")
-        blank = parsed.isna().to_numpy()
-    else:
-        text = s.map(lambda v: "" if v is None or (isinstance(v, float) and math.isnan(v)) else v)
-        blank = text.map(lambda v: isinstance(v, str) and not v.strip()).to_numpy(dtype=bool)
-        blank = blank | s.isna().to_numpy()
-        as_text = text.map(lambda v: v.strip() if isinstance(v, str) else v)
-        parsed = pd.to_datetime(as_text, errors="coerce", format="ISO8601")
-        # Hand-typed dates (2023-3-20, 20230320) fail the ISO8601 fast path: try them one by one.
-        retry = parsed.isna().to_numpy() & ~blank
-        if retry.any():
-            idx = np.flatnonzero(retry)
-            parsed = parsed.copy()
-            for i in idx:
-                v = as_text.iloc[i]
-                parsed.iloc[i] = _lenient_date(v)
-    parsed = pd.to_datetime(parsed, errors="coerce")
-    nat = parsed.isna().to_numpy()
-    days = np.full(len(s), _NO_DATE, dtype=np.int64)
-    ok = ~nat
-    days[ok] = parsed[ok].to_numpy().astype("datetime64[D]").astype(np.int64)
-    bad = nat & ~blank
-    return days, bad
-
-
-def _lenient_date(v: Any) -> pd.Timestamp | None:
-    if isinstance(v, (dt.date, pd.Timestamp)):
-        return pd.Timestamp(v)
-    text = str(v).strip().replace("/", "-").replace(".", "-")
-    for fmt in ("%Y-%m-%d", "%Y%m%d", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S", "%Y年%m月%d日"):
-        try:
-            return pd.Timestamp(dt.datetime.strptime(text, fmt))
-        except ValueError:
-            continue
-    return None
 
 
 def _phase_intervals(phase_dates: Sequence[Any]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
@@ -869,371 +809,3 @@ def query_plan(
 # --------------------------------------------------------------------------------------------
 # Reading point files
 # --------------------------------------------------------------------------------------------
-
-_LON_NAMES = ("lon", "lng", "longitude", "经度", "x坐标")
-_LAT_NAMES = ("lat", "latitude", "纬度", "y坐标")
-
-
-def _find_column(
-    columns: Sequence[str], wanted: str | None, names: Sequence[str], what: str, source: str
-) -> str:
-    from .resolve.gazetteer import _fold
-
-    folded = {_fold(str(c)): c for c in columns}
-    if wanted is not None:
-        if wanted in columns:
-            return wanted
-        if _fold(wanted) in folded:
-            return folded[_fold(wanted)]
-        raise InputError.single(
-            source,
-            f"no {what} column {wanted!r}; columns found: {', '.join(map(str, columns)) or 'none'}",
-            line=1,
-            field=wanted,
-        )
-    for name in names:
-        if name in folded:
-            return folded[name]
-    raise InputError.single(
-        source,
-        f"no {what} column found (looked for {', '.join(names)}); columns found: "
-        f"{', '.join(map(str, columns)) or 'none'}; name it with --{what}-col",
-        line=1,
-    )
-
-
-def _dedupe(header: Sequence[Any]) -> list[str]:
-    out: list[str] = []
-    for i, h in enumerate(header):
-        name = "" if h is None else str(h).strip().lstrip("\ufeff")
-        name = name or f"column{i + 1}"
-        base, k = name, 1
-        while name in out:
-            k += 1
-            name = f"{base}.{k}"
-        out.append(name)
-    return out
-
-
-def _csv_table(path: Path, source: str) -> tuple[pd.DataFrame, list[int] | NDArray[np.int64], list[Problem]]:
-    """All columns of a CSV as text, with each record's line number (header = line 1)."""
-    # The gazetteer's decoder: BOM, strict UTF-8, else GBK/GB18030 as Chinese Excel saves it.
-    from .resolve.gazetteer import _decode, csv_frame
-
-    text, _ = _decode(path.read_bytes(), source)
-    cells, rows, lines, widths = csv_frame(text, source)
-    del text
-    if not cells:
-        raise InputError.single(source, "the file is empty; expected a header row such as id,lon,lat")
-    header = _dedupe(cells)
-    width = len(header)
-    problems: list[Problem] = []
-    # Rows with more fields than the header: fine when the extra cells are blank (Excel's
-    # trailing commas), else a field holds an unquoted comma and every later cell is misplaced.
-    over = np.flatnonzero(widths > width)
-    if len(over):
-        extra = np.zeros(len(over), dtype=bool)
-        for c in range(width, rows.shape[1]):
-            extra |= (rows[c].iloc[over].str.strip() != "").to_numpy(dtype=bool, na_value=False)
-        bad = over[extra]
-        for i in bad:
-            start = int(lines[i])
-            problems.append(
-                Problem(
-                    source,
-                    f"row {start}: {int(widths[i])} fields but the header has {width}; "
-                    "is there an unquoted comma in a field? Quote it or use ，",
-                    line=start,
-                )
-            )
-        if len(bad):
-            keep = np.ones(len(rows), dtype=bool)
-            keep[bad] = False
-            rows = rows.iloc[np.flatnonzero(keep)].reset_index(drop=True)
-            lines = lines[keep]
-    # Short rows read as blank trailing cells (the frame already holds "" there).
-    if rows.shape[1] >= width:
-        table = rows.iloc[:, :width]
-    else:
-        table = rows.reindex(columns=range(width), fill_value="")
-    table = table.set_axis(header, axis=1)
-    return table, lines, problems
-
-
-def _xlsx_table(path: Path, source: str) -> tuple[pd.DataFrame, list[int]]:
-    import openpyxl
-
-    from .resolve.gazetteer import _blank
-
-    try:
-        wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except Exception as e:  # openpyxl raises several types for damaged or foreign files
-        raise InputError.single(source, f"cannot open the workbook ({type(e).__name__}): {e}") from None
-    try:
-        ws = wb.worksheets[0]
-        header: list[str] | None = None
-        rows, lines = [], []
-        for number, cells in enumerate(ws.iter_rows(values_only=True), start=1):
-            if all(_blank(c) for c in cells):
-                continue
-            if header is None:
-                header = _dedupe(cells)
-                continue
-            cells = list(cells[: len(header)]) + [None] * (len(header) - len(cells))
-            rows.append(cells)
-            lines.append(number)
-    finally:
-        wb.close()
-    if header is None:
-        raise InputError.single(source, "the first sheet is empty; expected a header row such as id,lon,lat")
-    return pd.DataFrame(rows, columns=header, dtype=object), lines
-
-
-def _vector_table(path: Path, source: str, layer: str | None) -> tuple[gpd.GeoDataFrame, list[int]]:
-    try:
-        if path.suffix.lower() == ".parquet":
-            try:
-                import pyarrow  # noqa: F401
-            except ImportError:
-                raise InputError.single(
-                    source, "reading GeoParquet needs the pyarrow package (pip install pyarrow)"
-                ) from None
-            gdf = gpd.read_parquet(path)
-        else:
-            gdf = gpd.read_file(path, layer=layer) if layer else gpd.read_file(path)
-    except InputError:
-        raise
-    except Exception as e:  # pyogrio/GDAL errors for unreadable files
-        raise InputError.single(source, f"cannot read the file ({type(e).__name__}): {e}") from None
-    return gdf, list(range(1, len(gdf) + 1))
-
-
-_DECIMAL = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
-
-
-def _plain_numbers(values: pd.Series) -> NDArray[np.float64]:
-    """Plain decimal numbers of a column as floats, NaN for every other cell (blank, text,
-    full-width digits); those go through the gazetteer's reader one by one."""
-    if values.dtype.kind in "fiu":
-        return values.to_numpy(dtype=float, na_value=np.nan)
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    try:
-        arr = pa.array(values, from_pandas=True)
-    except (pa.ArrowInvalid, pa.ArrowTypeError):  # mixed cells (an XLSX column of numbers and text)
-        arr = None
-    if arr is not None and (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
-        try:  # a clean column: every cell a plain number
-            return pc.cast(arr, pa.float64()).to_numpy(zero_copy_only=False).astype(float, copy=False)
-        except pa.ArrowInvalid:
-            pass
-        text = pc.utf8_trim_whitespace(arr)
-        plain = pc.match_substring_regex(text, _DECIMAL)
-        nums = pc.cast(pc.if_else(plain, text, pa.scalar(None, text.type)), pa.float64())
-        return nums.to_numpy(zero_copy_only=False).astype(float, copy=False)
-    return pd.to_numeric(values, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-
-
-def read_points(
-    path: str | Path,
-    *,
-    lon_col: str | None = None,
-    lat_col: str | None = None,
-    crs: str = "wgs84",
-    date_col: str | None = None,
-    layer: str | None = None,
-) -> tuple[gpd.GeoDataFrame, list[Problem]]:
-    """Read a point file, reporting bad rows instead of failing on them.
-
-    Parameters
-    ----------
-    path, lon_col, lat_col, crs, date_col, layer
-        As for :func:`read_point_table`.
-
-    Returns
-    -------
-    points : GeoDataFrame
-        The good rows: every original column, ``source_row`` (row number as the user sees it:
-        CSV line with the header as line 1, XLSX sheet row, feature number), WGS84 Points.
-    problems : list of Problem
-        One per skipped row (empty, non-numeric, out of range, lat/lon swapped, not a Point,
-        bad date), with its row number.
-
-    Raises
-    ------
-    InputError
-        When the file cannot be read at all (missing, unknown type, undecodable, no coordinate
-        column).
-    """
-    attrs, lon, lat, problems = read_point_table(
-        path, lon_col=lon_col, lat_col=lat_col, crs=crs, date_col=date_col, layer=layer
-    )
-    return gpd.GeoDataFrame(attrs, geometry=shapely.points(lon, lat), crs="EPSG:4326"), problems
-
-
-def read_point_table(
-    path: str | Path,
-    *,
-    lon_col: str | None = None,
-    lat_col: str | None = None,
-    crs: str = "wgs84",
-    date_col: str | None = None,
-    layer: str | None = None,
-) -> tuple[pd.DataFrame, NDArray[np.float64], NDArray[np.float64], list[Problem]]:
-    """Read a point file as a table and WGS84 coordinate arrays, reporting bad rows.
-
-    :func:`read_points` without the Point objects: for a million points, the query and a CSV
-    result need only the two arrays.
-
-    Parameters
-    ----------
-    path : str or Path
-        CSV (UTF-8 with or without BOM, or GBK/GB18030 as Chinese Excel saves it; comma, tab or
-        semicolon separated), XLSX (first sheet), GeoJSON, GeoPackage, Shapefile, or GeoParquet
-        (needs ``pyarrow``).
-    lon_col, lat_col : str, optional
-        Coordinate columns of CSV/XLSX (default: the first of ``lon, lng, longitude, 经度`` and
-        ``lat, latitude, 纬度``, any case).
-    crs : str
-        System of the coordinates as given: ``wgs84`` (or ``cgcs2000``), ``gcj02`` (Amap,
-        Tencent) or ``bd09`` (Baidu); they are converted to WGS84. For vector files in a
-        projected CRS the file's own CRS is used and ``crs`` must be ``wgs84``.
-    date_col : str, optional
-        A column of dates, checked here (see :func:`parse_dates`).
-    layer : str, optional
-        Layer of a GeoPackage (default: its first).
-
-    Returns
-    -------
-    table : DataFrame
-        The good rows: every original column (CSV/XLSX cells as text) and ``source_row`` (row
-        number as the user sees it: CSV line with the header as line 1, XLSX sheet row,
-        feature number).
-    lon, lat : ndarray of float
-        WGS84 coordinates of the good rows.
-    problems : list of Problem
-        One per skipped row (empty, non-numeric, out of range, lat/lon swapped, not a Point,
-        bad date), with its row number.
-
-    Raises
-    ------
-    InputError
-        When the file cannot be read at all (missing, unknown type, undecodable, no coordinate
-        column).
-    """
-    from .crs import _norm_crs
-    from .resolve.gazetteer import _number
-
-    p = Path(path)
-    source = str(path)
-    if not p.is_file():
-        raise InputError.single(
-            source, "file not found (or not a file); expected a CSV, XLSX or GIS point file"
-        )
-    try:
-        crs_name = _norm_crs(crs)
-    except ValueError as e:
-        raise InputError.single(source, str(e)) from None
-    suffix = p.suffix.lower()
-    problems: list[Problem] = []
-    if suffix in (".csv", ".txt", ".xlsx", ".xlsm"):
-        if suffix in (".csv", ".txt"):
-            table, lines, problems = _csv_table(p, source)
-        else:
-            table, lines = _xlsx_table(p, source)
-        lon_name = _find_column(list(table.columns), lon_col, _LON_NAMES, "lon", source)
-        lat_name = _find_column(list(table.columns), lat_col, _LAT_NAMES, "lat", source)
-        lon = np.full(len(table), np.nan)
-        lat = np.full(len(table), np.nan)
-        bad = np.zeros(len(table), dtype=bool)
-        for col, arr, what in ((lon_name, lon, "lon"), (lat_name, lat, "lat")):
-            values = table[col]
-            # Plain numbers in one vectorised pass; the gazetteer's reader (full-width digits from a
-            # Chinese IME, blanks, text) only for what that pass could not read.
-            fast = _plain_numbers(values)
-            arr[:] = fast
-            for i in np.flatnonzero(np.isnan(fast)):
-                v = values.iloc[i]
-                num = _number(v)
-                if num is None:
-                    bad[i] = True
-                    problems.append(
-                        Problem(
-                            source,
-                            f"row {lines[i]}: {what} {str(v).strip()!r} is not a number; "
-                            "expected decimal degrees",
-                            line=int(lines[i]),
-                            field=col,
-                        )
-                    )
-                else:
-                    arr[i] = num
-        attrs = table
-    elif suffix in POINT_FORMATS:
-        gdf, lines = _vector_table(p, source, layer)
-        file_crs = gdf.crs
-        if file_crs is not None and not file_crs.is_geographic:
-            if crs_name != "wgs84":
-                raise InputError.single(
-                    source, f"the file is in {file_crs.name}; --crs {crs} applies to lon/lat files only"
-                )
-            gdf = gdf.to_crs(4326)
-        geoms = np.asarray(gdf.geometry.array, dtype=object)
-        types = shapely.get_type_id(geoms)
-        bad = types != 0
-        for i in np.flatnonzero(bad):
-            kind = "no geometry" if types[i] < 0 else f"a {geoms[i].geom_type}"
-            problems.append(
-                Problem(
-                    source,
-                    f"feature {lines[i]}: {kind}; expected a Point",
-                    line=int(lines[i]),
-                    field="geometry",
-                )
-            )
-        pts = np.where(bad, None, geoms)
-        lon = np.where(bad, np.nan, shapely.get_x(pts))
-        lat = np.where(bad, np.nan, shapely.get_y(pts))
-        attrs = pd.DataFrame(gdf.drop(columns=gdf.geometry.name))
-    else:
-        raise InputError.single(
-            source, f"unsupported file type {p.suffix!r}; expected one of {', '.join(POINT_FORMATS)}"
-        )
-
-    line_arr = np.asarray(lines, dtype=np.int64)
-    screen = ~bad
-    if screen.any():
-        try:
-            check_lonlat(lon[screen], lat[screen], source=source, rows=line_arr[screen])
-        except InputError as e:
-            problems.extend(e.problems)
-            flagged = {pr.line for pr in e.problems}
-            bad |= np.isin(line_arr, list(flagged))
-    if date_col is not None:
-        if date_col not in attrs.columns:
-            raise InputError.single(
-                source,
-                f"no date column {date_col!r}; columns found: {', '.join(map(str, attrs.columns))}",
-                field=date_col,
-            )
-        _, bad_dates = parse_dates(attrs[date_col])
-        for i in np.flatnonzero(bad_dates & ~bad):
-            problems.append(
-                Problem(
-                    source,
-                    f"row {lines[i]}: {date_col} {attrs[date_col].iloc[i]!r} is not a date; "
-                    "expected YYYY-MM-DD",
-                    line=int(lines[i]),
-                    field=date_col,
-                )
-            )
-        bad |= bad_dates
-    keep = ~bad
-    x, y = to_wgs84(lon[keep], lat[keep], crs_name)
-    out = attrs.reset_index(drop=True) if keep.all() else attrs.loc[keep].reset_index(drop=True)
-    if "source_row" in out.columns:
-        out = out.rename(columns={"source_row": "source_row_in"})
-    out["source_row"] = line_arr[keep]
-    problems.sort(key=lambda pr: pr.line or 0)
-    return out, np.asarray(x, dtype=float), np.asarray(y, dtype=float), problems

@@ -20,8 +20,9 @@ import geo.query as query_module
 from geo.build import build_plan
 from geo.crs import from_wgs84
 from geo.plan import get_plan
-from geo.query import ZONE_FIELDS, _phase_intervals, query_plan, query_points, read_points
+from geo.query import ZONE_FIELDS, _phase_intervals, query_plan, query_points
 from geo.rules import in_force
+from geo.tables import read_points
 
 EPSG = 4547
 TO_WGS = Transformer.from_crs(EPSG, 4326, always_xy=True)

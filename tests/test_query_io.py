@@ -16,8 +16,8 @@ import pandas as pd
 import pytest
 import shapely
 
-from geo.query import query_plan, read_point_table, read_points
-from geo.resolve.gazetteer import csv_frame, csv_records
+from geo.query import query_plan
+from geo.tables import csv_frame, csv_records, read_point_table, read_points
 
 CSV_TEXTS = {
     "plain": "id,lon,lat\n1,113.81,34.04\n2,113.82,34.05\n",

@@ -292,8 +292,9 @@ def query_cmd(
     Bad rows (empty, not numbers, out of range, lat/lon swapped) are reported
     with their row numbers and skipped (--strict: exit 2, nothing written).
     """
-    from ..crs import _norm_crs
-    from ..query import query_plan, read_point_table
+    from ..crs import norm_crs
+    from ..query import query_plan
+    from ..tables import read_point_table
 
     _release_arrow_memory()
     if engine is Engine.dask:  # partitioned GeoParquet points on Dask (geo/cli/tracks.py)
@@ -329,9 +330,7 @@ def query_cmd(
             )
             t_write = bar.add_task(f"writing {out_file.name}", total=None)
             when = _file_date([d.plan for d in datas])
-            written = _write_result(
-                out_file, suffix, result, when, wide=wide, wgs84=_norm_crs(crs) != "wgs84"
-            )
+            written = _write_result(out_file, suffix, result, when, wide=wide, wgs84=norm_crs(crs) != "wgs84")
             bar.update(t_write, completed=1, total=1)
     except InputError as exc:
         _fail_input(exc)
@@ -471,13 +470,13 @@ def coverage_cmd(
 
 
 def _theme_column(columns: Sequence[str], wanted: str | None) -> str | None:
-    from ..resolve.gazetteer import _fold
+    from ..tables import fold_key
 
     if wanted is not None:
         if wanted not in columns:
             raise InputError.single("--theme-col", f"no column {wanted!r}; columns: {', '.join(columns)}")
         return wanted
-    return next((c for c in columns if _fold(str(c)) in ("theme", "主题", "主题类别")), None)
+    return next((c for c in columns if fold_key(str(c)) in ("theme", "主题", "主题类别")), None)
 
 
 @app.command("spacing")
@@ -524,7 +523,7 @@ def spacing_cmd(
     import pandas as pd
 
     from ..analysis import spacing_check
-    from ..query import read_points
+    from ..tables import read_points
 
     try:
         suffix = _check_suffix(out_file, (".csv", ".xlsx", ".gpkg"))
@@ -601,7 +600,7 @@ def _read_table(path: Path) -> pd.DataFrame:
 
     import pandas as pd
 
-    from ..resolve.gazetteer import _decode
+    from ..tables import decode_text
 
     suffix = path.suffix.lower()
     if suffix not in _TABLE_SUFFIXES:
@@ -618,7 +617,7 @@ def _read_table(path: Path) -> pd.DataFrame:
                 str(path), f"cannot read as an XLSX workbook ({type(exc).__name__}); save it again from Excel"
             ) from None
     else:
-        text, _ = _decode(path.read_bytes(), str(path))
+        text, _ = decode_text(path.read_bytes(), str(path))
         try:
             frame = pd.read_csv(io.StringIO(text), dtype=str)
         except pd.errors.EmptyDataError:

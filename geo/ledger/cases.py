@@ -67,14 +67,14 @@ TRACKED = [
 ]  # fmt: skip
 
 
-def _fold(s: str) -> str:
-    from ..resolve.gazetteer import _fold as fold
+def fold_key(s: str) -> str:
+    from ..tables import fold_key as fold
 
     return fold(s)
 
 
-_ALIAS_INDEX = {_fold(a): canon for canon, names in ALIASES.items() for a in names}
-_STATUS_INDEX = {_fold(w): canon for canon, words in STATUS_WORDS.items() for w in words}
+_ALIAS_INDEX = {fold_key(a): canon for canon, names in ALIASES.items() for a in names}
+_STATUS_INDEX = {fold_key(w): canon for canon, words in STATUS_WORDS.items() for w in words}
 
 
 @dataclass
@@ -115,16 +115,16 @@ class ImportResult:
 def _raw_table(path: Path, source: str) -> tuple[pd.DataFrame, list[int], list[Problem]]:
     """All columns as objects with each row's line (CSV line, XLSX row, feature number)."""
     # The point reader's tables: the gazetteer's decoding (BOM, UTF-8, GBK/GB18030) and row numbers.
-    from ..query import _csv_table, _vector_table, _xlsx_table
+    from ..tables import csv_table, vector_table, xlsx_table
 
     suffix = path.suffix.lower()
     if suffix in (".csv", ".txt"):
-        return _csv_table(path, source)
+        return csv_table(path, source)
     if suffix in (".xlsx", ".xlsm"):
-        table, lines = _xlsx_table(path, source)
+        table, lines = xlsx_table(path, source)
         return table, lines, []
     if suffix in (".geojson", ".json", ".gpkg"):
-        gdf, lines = _vector_table(path, source, None)
+        gdf, lines = vector_table(path, source, None)
         if gdf.crs is not None and not gdf.crs.is_geographic:
             gdf = gdf.to_crs(4326)
         geoms = np.asarray(gdf.geometry.array, dtype=object)
@@ -142,7 +142,7 @@ def _canonical_columns(table: pd.DataFrame, source: str) -> pd.DataFrame:
     rename: dict[str, str] = {}
     seen: dict[str, str] = {}
     for col in table.columns:
-        canon = _ALIAS_INDEX.get(_fold(str(col)))
+        canon = _ALIAS_INDEX.get(fold_key(str(col)))
         if canon is None:
             continue
         if canon in seen and seen[canon] != col:
@@ -177,7 +177,7 @@ def _canonical_columns(table: pd.DataFrame, source: str) -> pd.DataFrame:
 
 def _text(col: pd.Series) -> pd.Series:
     """Stripped text with blanks as None (XLSX numbers like 12.0 back to '12')."""
-    from ..resolve.gazetteer import _text as cell_text
+    from ..tables import cell_text
 
     if col.dtype == object and len(col):
         # Plain strings in one vectorised pass; other cell types one by one (they are few).
@@ -201,11 +201,11 @@ def _parse_times(col: pd.Series) -> tuple[pd.Series, np.ndarray]:
     t = pd.to_datetime(text, errors="coerce", format="ISO8601")
     retry = t.isna().to_numpy() & ~blank
     if retry.any():  # hand-typed forms (2024/5/1, 2024年5月1日, 20240501): the few left, one by one
-        from ..query import _lenient_date
+        from ..tables import lenient_date
 
         t = t.astype("datetime64[ns]").copy()
         for i in np.flatnonzero(retry):
-            v = _lenient_date(text.iloc[i])
+            v = lenient_date(text.iloc[i])
             if v is not None:
                 t.iloc[i] = v
     t = pd.to_datetime(t, errors="coerce")
@@ -240,15 +240,15 @@ def read_cases(path: str | Path, *, crs: str = "wgs84") -> CaseTable:
     InputError
         When the file cannot be read at all or lacks the required columns.
     """
-    from ..crs import _norm_crs, check_lonlat, to_wgs84
-    from ..resolve.gazetteer import _number
+    from ..crs import check_lonlat, norm_crs, to_wgs84
+    from ..tables import cell_number
 
     p = Path(path)
     source = str(path)
     if not p.is_file():
         raise InputError.single(source, "file not found; expected a CSV, XLSX or GeoJSON case file")
     try:
-        crs_name = _norm_crs(crs)
+        crs_name = norm_crs(crs)
     except ValueError as e:
         raise InputError.single("--crs", str(e)) from None
     raw, lines, problems = _raw_table(p, source)
@@ -281,7 +281,7 @@ def read_cases(path: str | Path, *, crs: str = "wgs84") -> CaseTable:
     # Status
     status_text = _text(t["status"]) if "status" in t.columns else pd.Series([None] * n)
     codes, uniq = pd.factorize(status_text, use_na_sentinel=True)  # a handful of distinct words
-    lookup = np.array([_STATUS_INDEX.get(_fold(v)) for v in uniq] + ["open"], dtype=object)
+    lookup = np.array([_STATUS_INDEX.get(fold_key(v)) for v in uniq] + ["open"], dtype=object)
     canon = pd.Series(lookup[codes], dtype=object)  # code -1 (blank) → the last entry, "open"
     words = "、".join(w for ws in STATUS_WORDS.values() for w in ws[1:4])
     flag(
@@ -371,7 +371,7 @@ def read_cases(path: str | Path, *, crs: str = "wgs84") -> CaseTable:
             arr[:] = fast
             not_number = np.zeros(n, dtype=bool)
             for i in np.flatnonzero(np.isnan(fast)):  # full-width digits, blanks: the few left
-                num = _number(values.iloc[i])
+                num = cell_number(values.iloc[i])
                 if num is None:
                     not_number[i] = True
                 else:

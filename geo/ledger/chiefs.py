@@ -37,24 +37,23 @@ def read_chiefs(path: str | Path) -> tuple[pd.DataFrame, list[Problem]]:
     problems : list of Problem
         Rows without a street or unit (skipped).
     """
-    from ..query import _csv_table, _xlsx_table
-    from ..resolve.gazetteer import _fold
+    from ..tables import csv_table, fold_key, xlsx_table
 
     p = Path(path)
     source = str(path)
     if not p.is_file():
         raise InputError.single(source, "file not found; expected a CSV or XLSX of street chiefs")
     if p.suffix.lower() in (".csv", ".txt"):
-        table, lines, problems = _csv_table(p, source)
+        table, lines, problems = csv_table(p, source)
     elif p.suffix.lower() in (".xlsx", ".xlsm"):
-        table, lines = _xlsx_table(p, source)
+        table, lines = xlsx_table(p, source)
         problems = []
     else:
         raise InputError.single(source, f"unsupported file type {p.suffix!r}; expected .csv or .xlsx")
-    index = {_fold(a): c for c, names in CHIEF_ALIASES.items() for a in names}
+    index = {fold_key(a): c for c, names in CHIEF_ALIASES.items() for a in names}
     rename: dict[str, str] = {}
     for col in table.columns:
-        canon = index.get(_fold(str(col)))
+        canon = index.get(fold_key(str(col)))
         if canon and canon not in rename.values():
             rename[col] = canon
     t = table[list(rename)].rename(columns=rename)

@@ -54,10 +54,10 @@ class TopologyIssue:
 
 
 def _columns(df: pd.DataFrame) -> pd.DataFrame:
-    from ..resolve.gazetteer import _fold
+    from ..tables import fold_key
 
-    index = {_fold(a): c for c, names in GRID_ALIASES.items() for a in names}
-    rename = {col: index[_fold(str(col))] for col in df.columns if _fold(str(col)) in index}
+    index = {fold_key(a): c for c, names in GRID_ALIASES.items() for a in names}
+    rename = {col: index[fold_key(str(col))] for col in df.columns if fold_key(str(col)) in index}
     return df.rename(columns=rename)
 
 

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 import pyproj
 
-from ..crs import _norm_crs, check_lonlat, local_crs, to_wgs84
+from ..crs import check_lonlat, local_crs, norm_crs, to_wgs84
 from ..errors import InputError, Problem
 
 __all__ = [
@@ -105,18 +105,18 @@ class Fixes:
     rows_read: int = 0
 
 
-def _fold(name: object) -> str:
+def fold_key(name: object) -> str:
     return str(name).strip().lstrip("\ufeff").lower().replace(" ", "").replace("_", "").replace("-", "")
 
 
 def _columns(columns: Sequence[object], source: str) -> dict[str, str]:
     """Map standard names to the file's column names; raise on a missing required column."""
-    folded = {_fold(c): str(c) for c in columns}
+    folded = {fold_key(c): str(c) for c in columns}
     found: dict[str, str] = {}
     for std, names in _NAMES.items():
         for n in names:
-            if _fold(n) in folded:
-                found[std] = folded[_fold(n)]
+            if fold_key(n) in folded:
+                found[std] = folded[fold_key(n)]
                 break
     need = ["vehicle", "time"] + ([] if "geometry" in folded else ["lon", "lat"])
     missing = [m for m in need if m not in found]
@@ -398,7 +398,7 @@ def read_fixes(
         Bad rows are not raised: they are in ``Fixes.problems``.
     """
     try:
-        crs_name = _norm_crs(crs)
+        crs_name = norm_crs(crs)
     except ValueError as e:
         raise InputError.single("--crs", str(e)) from None
     frames, problems, rows = [], [], 0
