@@ -64,9 +64,8 @@ def case_classes(frame) -> np.ndarray:
     closed = frame["closed_now"].to_numpy(dtype=bool)
     overdue = frame["overdue"].to_numpy(dtype=bool)
     struck = (frame["status"].astype(str) == "struck_off").to_numpy(dtype=bool)
-    return np.select([overdue, ~closed, struck], ["overdue", "open", "written_off"], default="closed").astype(
-        object
-    )
+    classes = np.select([overdue, ~closed, struck], ["overdue", "open", "written_off"], default="closed")
+    return classes.astype(object)
 
 
 def load_cases(db: str, as_of: str | dt.date | None = None) -> StaticCases:
