@@ -297,12 +297,14 @@ def _write_all(
     tracks: Path | None = None,
 ) -> list[dict[str, Any]]:
     """Write every file of every plan and the index; returns the plans' summaries. With
-    ``cases`` (a ledger), each interactive map carries the 问题台账 layer judged at ``as_of``;
-    with ``tracks`` (a ``geo tracks --segments`` GeoPackage), the passes layer."""
+    ``cases`` (a ledger), each interactive and printed map carries the 问题台账 layer judged at
+    ``as_of``; with ``tracks`` (a ``geo tracks --segments`` GeoPackage), the passes layer."""
     from .._io import write_text
     from ..publish.files import layer_frames, write_coverage, write_layers, write_unresolved
     from ..publish.static import render_static_files
+    from ..publish.static.cases import load_cases
 
+    static_cases = load_cases(cases, as_of) if cases else None  # read once, drawn on every plan
     summaries = []
     for data in datas:
         pid = data.plan.id
@@ -314,7 +316,7 @@ def _write_all(
             write_text(folder / "index.html", page)
             summary["has_html"] = True
         step(f"静态图 {pid}（PNG、PDF）")
-        render_static_files(data, [folder / "map.png", folder / "map.pdf"], basemap=bm)
+        render_static_files(data, [folder / "map.png", folder / "map.pdf"], basemap=bm, cases=static_cases)
         step(f"GeoPackage {pid}")
         frames = layer_frames(data)  # once for the GeoPackage and the exports
         write_layers(data, folder / "layers.gpkg", frames=frames)
@@ -441,16 +443,20 @@ def static_cmd(
     gazetteer: GazOpt = None,
     basemap: BasemapOpt = "none",
     dpi: Annotated[int, typer.Option("--dpi", min=50, max=1200, help="PNG resolution.")] = 300,
+    cases: CasesOpt = None,
+    as_of: AsOfOpt = None,
 ) -> None:
     """Write an A4 landscape map of PLAN for briefings: PNG (300 dpi) or vector PDF.
 
     Title with 文号, legend, scale bar, north arrow, source and date line, Chinese labels; a 示意
-    stamp when positions come from the bundled schematic extract.
+    stamp when positions come from the bundled schematic extract. With --cases, the ledger's
+    cases by status at --as-of, and a note of the date and of the cases with no position.
     """
     from .._io import check_out_file
     from ..build import build_plan
     from ..plan import get_plan
     from ..publish.static import _norm_layers, render_static
+    from ..publish.static.cases import load_cases
 
     try:
         if out_file.suffix.lower() not in (".png", ".pdf"):
@@ -461,12 +467,22 @@ def static_cmd(
         _norm_layers(layers)
         _check_inputs(list(osm or ()), list(gazetteer or ()))
         the_plan = get_plan(plan)
+        if as_of is not None and not cases:
+            raise InputError.single("--as-of", "needs --cases (the ledger whose cases it dates)")
+        static_cases = load_cases(cases, as_of) if cases else None
         data = build_plan(the_plan, osm=osm or (), gazetteers=gazetteer or ())
     except InputError as exc:
         _fail_input(exc)
     _print_problems(data.problems)
     with _warnings_to_stderr():
-        render_static(data, out_file, layers=layers, basemap=None if bm == "none" else bm, dpi=dpi)
+        render_static(
+            data,
+            out_file,
+            layers=layers,
+            basemap=None if bm == "none" else bm,
+            dpi=dpi,
+            cases=static_cases,
+        )
     if data.schematic:
         schematic_note()
     out.print(f"wrote {out_file}", markup=False, highlight=False)

@@ -17,6 +17,7 @@ The package is split by job:
                 labels need
 ``labels``      label placement (collision avoidance, leader lines)
 ``legend``      the legend panel, drawn from what the map drew
+``cases``       the 问题台账 at a date (``--cases``/``--as-of``): cases by status, the note
 ``furniture``   title, scale bar, north arrow, 示意图 stamp, footer
 ``notes``       制图日期, sources, why a map is empty
 ``fonts``       the CJK font and glyph checks

@@ -17,7 +17,7 @@ from ..style import Style, to_mpl
 from ._text import INK, MUTED, STAMP_RED, bold, wrap
 
 #: Sections in the order they are listed.
-SECTIONS = ("规则区域", "道路", "马路市场", "方案点名地点", "规则所及的其他地点", "行政区")
+SECTIONS = ("规则区域", "道路", "马路市场", "方案点名地点", "规则所及的其他地点", "问题台账", "行政区")
 
 
 @dataclass
@@ -138,13 +138,16 @@ class Legend:
         self.y -= need
 
 
-def draw_legend(leg: Legend, entries: list[Entry], notes: list[str]) -> None:
-    """Sections in :data:`SECTIONS` order, entries in drawing order, then notes."""
+def draw_legend(
+    leg: Legend, entries: list[Entry], notes: list[str], headers: dict[str, str] | None = None
+) -> None:
+    """Sections in :data:`SECTIONS` order, entries in drawing order, then notes; ``headers``
+    replaces a section's heading (``问题台账`` → ``问题台账（截至 …）``)."""
     for section in SECTIONS:
         items = [e for e in entries if e.section == section]
         if not items:
             continue
-        leg.header(section)
+        leg.header((headers or {}).get(section, section))
         for e in items:
             leg.item(e)
     if notes:

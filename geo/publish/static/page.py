@@ -30,6 +30,7 @@ from .png import write_png
 
 if TYPE_CHECKING:
     from ...build import PlanData
+    from .cases import StaticCases
 
 #: A4 landscape, inches.
 PAGE_SIZE_IN = (3508 / 300, 2480 / 300)  # 297 × 210 mm to 0.1 mm; whole pixels at 300 dpi
@@ -132,6 +133,7 @@ def build_figure(
     *,
     layers: Sequence[str] | str | None = None,
     basemap: str | None = None,
+    cases: StaticCases | None = None,
 ) -> Figure:
     """Draw a plan's map on an A4 landscape figure (not saved; see :func:`render_static`).
 
@@ -144,6 +146,10 @@ def build_figure(
         ``None``/``"none"``: plain. ``"osm"`` or an xyzservices provider name
         (``"CartoDB.Positron"``): web tiles via the optional ``contextily`` package; when it is
         missing or the network fails, a warning and a plain map.
+    cases : StaticCases, optional
+        The 问题台账 at a date (:func:`geo.publish.static.cases.load_cases`): its cases drawn by
+        status above the zones, listed in the legend, with a note of the date and of the cases
+        that have no position.
 
     Returns
     -------
@@ -163,10 +169,10 @@ def build_figure(
             "hatch.linewidth": 0.6,
         }
     ):
-        return _draw(data, want, basemap)
+        return _draw(data, want, basemap, cases)
 
 
-def _draw(data: PlanData, want: set[str], basemap: str | None) -> Figure:
+def _draw(data: PlanData, want: set[str], basemap: str | None, cases: StaticCases | None = None) -> Figure:
     cv = Canvas()
     ax, epsg = cv.ax, data.epsg
 
@@ -183,7 +189,16 @@ def _draw(data: PlanData, want: set[str], basemap: str | None) -> Figure:
     kind_places = layer("kind_places", data.kind_places, "kind_places")
     spacing = layer("spacing", data.spacing, "spacing")
 
-    ext = extent([places, dissolved, kind_places, spacing], boundary_m if show_region else None)
+    frames = [places, dissolved, kind_places, spacing]
+    case_xy = None
+    if cases is not None:
+        from .cases import in_region, project
+
+        case_xy = project(cases, epsg)
+        # the cases in the plan's region widen the frame; a ledger reaching beyond it does not
+        framed = case_xy[in_region(case_xy, boundary_m)]
+        frames.append(gpd.GeoDataFrame(geometry=gpd.points_from_xy(framed[:, 0], framed[:, 1]), crs=epsg))
+    ext = extent(frames, boundary_m if show_region else None)
     _, _, bw, bh = cv.map_box
     x0, x1, y0, y1 = fit_aspect(ext, bw, bh)
     ax.set_xlim(x0, x1)
@@ -207,6 +222,13 @@ def _draw(data: PlanData, want: set[str], basemap: str | None) -> Figure:
     draw_kind_places(ax, kind_places, drawn, span)
     draw_places(ax, data, places, drawn, span)
     frame = box(x0, y0, x1, y1)
+    cases_drawn, cases_outside = 0, 0
+    if cases is not None:
+        from .cases import draw_cases
+
+        entries, cases_outside = draw_cases(ax, case_xy, cases.status, frame)
+        drawn.entries.extend(entries)
+        cases_drawn = len(case_xy) - cases_outside
     if show_region and boundary_m.boundary.intersects(frame):
         drawn.entries.append(Entry("行政区", S.BOUNDARY, "line", f"行政区界：{data.region.boundary_label}"))
 
@@ -215,7 +237,7 @@ def _draw(data: PlanData, want: set[str], basemap: str | None) -> Figure:
     reserved = [furniture.scale_bar(ax, renderer), furniture.north_arrow(ax, data, renderer)]
     if data.schematic:
         reserved.append(furniture.stamp(ax, renderer))
-    if not (len(places) or len(dissolved) or len(kind_places) or len(spacing)):
+    if not (len(places) or len(dissolved) or len(kind_places) or len(spacing) or cases_drawn):
         t = ax.text(
             0.5,
             0.5,
@@ -241,9 +263,14 @@ def _draw(data: PlanData, want: set[str], basemap: str | None) -> Figure:
         notes.append("示意：图中位置取自内置示意数据，按方案文字示意布设，非实测，不得作为执法或测量依据。")
     if len(data.unresolved):
         notes.append(f"另有 {len(data.unresolved)} 处地点未能定位，未绘入图中（见 unresolved.csv）。")
+    if cases is not None:
+        from .cases import cases_note
+
+        notes.append(cases_note(cases, cases_outside))
     if tiles:
         notes.append("底图：网络瓦片（见图内署名），仅作位置参考。")
-    draw_legend(leg, drawn.entries, notes)
+    headers = {"问题台账": f"问题台账（截至 {cases.as_of.isoformat()}）"} if cases is not None else None
+    draw_legend(leg, drawn.entries, notes, headers)
     # the locator takes the room the legend left (the legend and its notes come first)
     room = leg.y - 0.45
     if show_region and not frame.contains(boundary_m) and room >= 1.0:
@@ -342,6 +369,7 @@ def render_static(
     layers: Sequence[str] | str | None = None,
     basemap: str | None = None,
     dpi: int = DPI,
+    cases: StaticCases | None = None,
 ) -> Path:
     """Render a plan's map to ``path`` (``.png`` raster at ``dpi``, ``.pdf`` vector), atomically.
 
@@ -357,6 +385,8 @@ def render_static(
         See :func:`build_figure`.
     dpi : int
         PNG resolution (A4 landscape at 300 dpi is 3508×2480 pixels).
+    cases : StaticCases, optional
+        The 问题台账 layer; see :func:`build_figure`.
 
     Returns
     -------
@@ -369,7 +399,7 @@ def render_static(
     GeoError
         When no CJK font is available.
     """
-    return render_static_files(data, [path], layers=layers, basemap=basemap, dpi=dpi)[0]
+    return render_static_files(data, [path], layers=layers, basemap=basemap, dpi=dpi, cases=cases)[0]
 
 
 def _png_pixels(fig: Figure, dpi: int) -> tuple[bytes, tuple[int, int]]:
@@ -426,6 +456,7 @@ def render_static_files(
     layers: Sequence[str] | str | None = None,
     basemap: str | None = None,
     dpi: int = DPI,
+    cases: StaticCases | None = None,
 ) -> list[Path]:
     """Like :func:`render_static` for several files (e.g. ``map.png`` and ``map.pdf``) of one
     drawing: the map is drawn once and saved in each format."""
@@ -435,7 +466,7 @@ def render_static_files(
             raise InputError.single(
                 str(path), f"unsupported static map format {path.suffix!r}; expected .png or .pdf"
             )
-    fig = build_figure(data, layers=layers, basemap=basemap)
+    fig = build_figure(data, layers=layers, basemap=basemap, cases=cases)
     doc = data.plan.document
     rc = {"pdf.fonttype": 3, "font.family": [FONT_NAME, FALLBACK_FAMILY]}
     pending: list[_Background] = []
