@@ -163,3 +163,20 @@ def test_bad_case_options_exit_2_and_write_nothing(ledger, tmp_path):
         assert r.returncode == 2, (args, r.stderr)
         assert field in r.stderr and "Traceback" not in r.stderr
         assert not png.exists()
+
+
+@pytest.mark.parametrize("date", ["2023-04-05", "2023-04-20"])
+def test_html_layer_and_printed_map_hold_the_same_cases(ledger, date):
+    """Both maps of one ledger at one date show the cases reported by then, and only those."""
+    from geo.publish.cases_layer import cases_payload
+
+    with open_store(ledger) as store:
+        payload = cases_payload(store, date)
+        frame = export_frame(store, date)
+    reported = pd.to_numeric(frame["reported_day"]).to_numpy()
+    by_then = frame[(reported <= as_of_day(date)) & frame["lon"].notna()]
+    later = frame[reported > as_of_day(date)]
+    assert len(later) > 0 or date == "2023-04-20"  # 04-05 must leave some cases out
+    assert sorted(payload["cases"]["id"]) == sorted(by_then["case_id"])
+    printed = load_cases(str(ledger), date)
+    assert len(printed.lon) == len(payload["cases"]["id"])

@@ -68,6 +68,9 @@ def cases_payload(store: Store, as_of: dt.date | str | None = None) -> dict[str,
     day = as_of_day(as_of)
     date_text = (dt.date(1970, 1, 1) + dt.timedelta(days=day)).isoformat()
     cases = export_frame(store, date_text)
+    # As in the report and the printed map: a case reported after the date is not yet in the ledger.
+    reported = pd.to_numeric(cases["reported_day"], errors="coerce").to_numpy(dtype=float)
+    cases = cases[reported <= day]
     placed = cases[cases["lon"].notna()]
     status = placed["status"].astype(str)
     cols = {
