@@ -20,9 +20,10 @@ the polygon itself (``geo`` only draws zones around places in the region). Fixed
 Checks: the (point, school) hits of the school rule must be the same in every engine (count
 and checksum: Σpoint, Σschool, Σpoint·school, with the school as its gazetteer line).
 
-Each case runs in a fresh process, round-robin over engines; wall time and peak RSS
-(``ru_maxrss`` of the child from ``wait4``) are recorded per run, with the load average and
-the CPU time other processes took during the run (the machine is shared).
+Each case runs in a fresh process, round-robin over engines; wall time, CPU time and peak RSS
+(``ru_maxrss`` of the child from ``wait4``, spawned by a small launcher: see :data:`LAUNCHER`)
+are recorded per run, with the load average and the CPU time other processes took during the
+run (the machine is shared).
 
 Usage::
 
@@ -39,7 +40,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -228,26 +228,43 @@ def run_case(engine: str, pts: Path, gaz: Path, out: Path, python: str, env: dic
     return rec
 
 
+#: Started by :func:`measure` (``python -S``, a few MB): it spawns the measured command and
+#: reports the child's wall time, CPU time and peak RSS from ``wait4``. Linux starts a child's
+#: ``ru_maxrss`` at the peak RSS of the process it was spawned from, so spawning straight from
+#: this script (hundreds of MB after reading 1M-row results) would put a floor under every
+#: small figure.
+LAUNCHER = """
+import json, os, sys, time
+cmd, report = json.loads(sys.argv[1]), sys.argv[2]
+t0 = time.perf_counter()
+pid = os.posix_spawn(cmd[0], cmd, os.environ)
+_, status, ru = os.wait4(pid, 0)
+wall = time.perf_counter() - t0
+with open(report, "w") as f:
+    json.dump({"status": os.waitstatus_to_exitcode(status), "wall": wall,
+               "cpu": ru.ru_utime + ru.ru_stime, "maxrss_kb": ru.ru_maxrss}, f)
+"""
+
+
 def measure(cmd: list[str], env: dict, stderr_file: Path, what: str) -> dict:
     """One fresh process: wall, CPU (user + sys) and peak RSS of the child, load meanwhile."""
     load_before = os.getloadavg()
     busy0 = _cpu_busy_s()
-    t0 = time.perf_counter()
+    report = stderr_file.with_suffix(".rusage.json")
+    launch = [sys.executable, "-S", "-c", LAUNCHER, json.dumps(cmd), str(report)]
     with open(os.devnull, "w") as devnull, open(stderr_file, "w") as errf:
         # cwd outside the checkout: `python -m geo` must find geo through PYTHONPATH/the install.
-        proc = subprocess.Popen(cmd, env=env, cwd=DATA, stdout=devnull, stderr=errf)  # noqa: S603
-        _, status, ru = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - t0
+        subprocess.run(launch, env=env, cwd=DATA, stdout=devnull, stderr=errf, check=True)  # noqa: S603
+    got = json.loads(report.read_text(encoding="utf-8"))
+    wall, cpu = got["wall"], got["cpu"]
     busy1 = _cpu_busy_s()
-    proc.returncode = os.waitstatus_to_exitcode(status)
     stderr = stderr_file.read_text(encoding="utf-8", errors="replace")
-    if proc.returncode:
-        raise RuntimeError(f"{what} failed ({proc.returncode}): {stderr[-2000:]}")
-    cpu = ru.ru_utime + ru.ru_stime
+    if got["status"]:
+        raise RuntimeError(f"{what} failed ({got['status']}): {stderr[-2000:]}")
     rec = {
         "wall_s": round(wall, 3),
         "cpu_s": round(cpu, 2),
-        "peak_rss_mb": round(ru.ru_maxrss / 1024, 1),
+        "peak_rss_mb": round(got["maxrss_kb"] / 1024, 1),
         "stderr_lines": len(stderr.splitlines()),
         "loadavg_before": [round(v, 2) for v in load_before],
     }
