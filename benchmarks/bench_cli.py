@@ -419,6 +419,14 @@ def precompile(env: dict) -> str:
     return where
 
 
+def _shown(path: str) -> str:
+    """A path as the results file records it: relative to the checkout when inside it."""
+    try:
+        return str(Path(path).resolve().relative_to(ROOT))
+    except ValueError:
+        return path
+
+
 def _stats(runs: list[dict], key: str) -> dict:
     import statistics
 
@@ -483,8 +491,8 @@ def main(argv: list[str] | None = None) -> int:
         "what": "geo query CLI end to end vs a plain geopandas script and DuckDB spatial",
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "label": args.label,
-        "geo_package": geo_file,
-        "precompiled": precompiled,
+        "geo_package": _shown(geo_file),
+        "precompiled": _shown(precompiled),
         "machine": info,
         "note": "shared 2-core machine, loaded by other work while measuring: see loadavg_before and "
         "other_load_cores of every run",
