@@ -16,6 +16,7 @@ import numpy as np
 from shapely.geometry.base import BaseGeometry
 
 from .. import style as S
+from .draw import draw_markers
 from .legend import Entry
 
 __all__ = ["CASE_CLASSES", "SECTION", "StaticCases", "case_classes", "draw_cases", "load_cases"]
@@ -140,18 +141,7 @@ def draw_cases(ax, xy: np.ndarray, status: np.ndarray, frame: BaseGeometry) -> t
         if not len(pts):
             continue
         st = S.style_for_case(cls)
-        kw = S.to_mpl(st, "point")
-        ax.scatter(
-            pts[:, 0],
-            pts[:, 1],
-            marker=kw["marker"],
-            s=kw["s"],
-            facecolor=kw["facecolor"],
-            edgecolor=kw["edgecolor"],
-            linewidths=kw["linewidths"],
-            zorder=CASE_Z + i * 0.1,
-            gid=st.key,
-        )
+        draw_markers(ax, pts, st, CASE_Z + i * 0.1)
         entries.append(Entry(SECTION, st, "point", f"{st.label}（{len(pts)} 件）", _SUB.get(cls, "")))
     # legend: the most urgent first
     entries.sort(key=lambda e: -CASE_CLASSES.index(e.style.key[5:]))

@@ -155,7 +155,13 @@ def draw_points(ax, pts, style: S.Style, z: float, *, hollow: bool = False, scal
     """Markers in the style (white inside with a coloured edge when ``hollow``)."""
     if not len(pts):
         return
-    xy = shapely.get_coordinates(pts)
+    draw_markers(ax, shapely.get_coordinates(pts), style, z, hollow=hollow, scale=scale)
+
+
+def draw_markers(
+    ax, xy: np.ndarray, style: S.Style, z: float, *, hollow: bool = False, scale: float = 1.0
+) -> None:
+    """:func:`draw_points` for coordinates (an ``(n, 2)`` array, metric): one scatter."""
     kw = S.to_mpl(style, "point")
     ax.scatter(
         xy[:, 0],
