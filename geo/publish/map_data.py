@@ -157,6 +157,16 @@ class Legend:
         self.sections.setdefault(section, {}).setdefault(key, (swatch, text))
 
 
+# The 数据来源 rows every popup ends with.
+_PROVENANCE: list[list[Any]] = [
+    ["s", "数据来源"],
+    ["r", "来源", "source"],
+    ["r", "来源编号", "ref"],
+    ["r", "精度", "acc"],
+    ["r", "匹配方式", "matched"],
+    ["r", "备注", "note"],
+]
+
 # Popup templates: lists of operations the page's script runs (see templates/map.js, popupNode).
 POPUPS: list[list[list[Any]]] = [
     # 0: places
@@ -170,12 +180,7 @@ POPUPS: list[list[list[Any]]] = [
         ["r", "定位方式", "relation"],
         ["b", "blocks"],
         ["m", "muted"],
-        ["s", "数据来源"],
-        ["r", "来源", "source"],
-        ["r", "来源编号", "ref"],
-        ["r", "精度", "acc"],
-        ["r", "匹配方式", "matched"],
-        ["r", "备注", "note"],
+        *_PROVENANCE,
     ],
     # 1: rule zones
     [
@@ -188,12 +193,7 @@ POPUPS: list[list[list[Any]]] = [
         ["rm", "牵头单位", "lead"],
         ["rm", "责任单位", "units"],
         ["b", "blocks"],
-        ["s", "数据来源"],
-        ["r", "来源", "source"],
-        ["r", "来源编号", "ref"],
-        ["r", "精度", "acc"],
-        ["r", "匹配方式", "matched"],
-        ["r", "备注", "note"],
+        *_PROVENANCE,
     ],
     # 2: spacing streets
     [
@@ -209,12 +209,7 @@ POPUPS: list[list[list[Any]]] = [
         ["rm", "责任单位", "units"],
         ["r", "道路等级", "highway"],
         ["b", "blocks"],
-        ["s", "数据来源"],
-        ["r", "来源", "source"],
-        ["r", "来源编号", "ref"],
-        ["r", "精度", "acc"],
-        ["r", "匹配方式", "matched"],
-        ["r", "备注", "note"],
+        *_PROVENANCE,
     ],
 ]
 #: A row value meaning "leave the row out" (for ``rm`` rows, which otherwise say 方案未写明).
